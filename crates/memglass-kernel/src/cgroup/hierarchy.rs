@@ -1,0 +1,216 @@
+//! Where the memory controller lives, found from /proc/self/mountinfo.
+//!
+//! Three layouts exist in the wild, and none may be assumed:
+//! - pure cgroup v2: one `cgroup2` mount whose `cgroup.controllers` lists `memory`;
+//! - pure cgroup v1: a `cgroup` mount with the `memory` super option;
+//! - hybrid (systemd's old default, and this build machine): v1 controllers, including
+//!   memory, plus a `cgroup2` mount (usually `/sys/fs/cgroup/unified`) without memory.
+//!
+//! A v1 memory mount wins when present, because in hybrid mode the v2 mount cannot have
+//! the memory controller (a controller is bound to one hierarchy at a time).
+
+use std::path::{Path, PathBuf};
+
+use crate::dir::Dir;
+use crate::error::{Error, Result};
+
+/// cgroup API version of the memory hierarchy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub enum CgroupVersion {
+    /// Legacy controller hierarchies (`memory.usage_in_bytes`, `total_*` stat keys).
+    V1,
+    /// The unified hierarchy (`memory.current`, `memory.max`).
+    V2,
+}
+
+impl CgroupVersion {
+    /// 1 or 2, as the JSON contract spells it.
+    pub fn number(self) -> u8 {
+        match self {
+            CgroupVersion::V1 => 1,
+            CgroupVersion::V2 => 2,
+        }
+    }
+}
+
+/// The memory controller's hierarchy: where it is mounted and which API it speaks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemoryHierarchy {
+    /// API version.
+    pub version: CgroupVersion,
+    /// Directory of the hierarchy's root cgroup as visible here (the mount point).
+    pub mount_point: PathBuf,
+    /// The cgroup path that mount point shows, relative to the hierarchy's true root
+    /// ("/" on a host; a container sees its own cgroup as its root).
+    pub mount_root: String,
+}
+
+/// One line of /proc/self/mountinfo that mounts a cgroup filesystem.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct CgroupMount<'a> {
+    root: &'a str,
+    mount_point: String,
+    fstype: &'a str,
+    super_options: &'a str,
+}
+
+/// Parse the cgroup mounts out of mountinfo text.
+fn cgroup_mounts(mountinfo: &str) -> Vec<CgroupMount<'_>> {
+    let mut mounts = Vec::new();
+    for line in mountinfo.lines() {
+        // id parent major:minor root mount_point options [optional...] - fstype source super
+        let Some((left, right)) = line.split_once(" - ") else {
+            continue;
+        };
+        let left: Vec<&str> = left.split(' ').collect();
+        let right: Vec<&str> = right.split(' ').collect();
+        if left.len() < 5 || right.len() < 3 {
+            continue;
+        }
+        let fstype = right[0];
+        if fstype != "cgroup" && fstype != "cgroup2" {
+            continue;
+        }
+        mounts.push(CgroupMount {
+            root: left[3],
+            mount_point: unescape_octal(left[4]),
+            fstype,
+            super_options: right[2],
+        });
+    }
+    mounts
+}
+
+/// mountinfo escapes space, tab, newline and backslash as `\ooo`.
+fn unescape_octal(field: &str) -> String {
+    let bytes = field.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'\\' && i + 4 <= bytes.len() {
+            let digits = &bytes[i + 1..i + 4];
+            if digits.iter().all(|d| (b'0'..=b'7').contains(d)) {
+                let value = digits
+                    .iter()
+                    .fold(0u32, |acc, d| acc * 8 + u32::from(d - b'0'));
+                out.push(value as u8);
+                i += 4;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Find the memory hierarchy from mountinfo text. `controllers_of` answers which
+/// controllers a cgroup2 mount point has (its root `cgroup.controllers`), so this
+/// function stays testable on recorded mountinfo.
+pub fn find_memory_hierarchy(
+    mountinfo: &str,
+    controllers_of: impl Fn(&Path) -> Option<String>,
+) -> Option<MemoryHierarchy> {
+    let mounts = cgroup_mounts(mountinfo);
+    let v1 = mounts.iter().find(|mount| {
+        mount.fstype == "cgroup" && mount.super_options.split(',').any(|o| o == "memory")
+    });
+    if let Some(mount) = v1 {
+        return Some(MemoryHierarchy {
+            version: CgroupVersion::V1,
+            mount_point: PathBuf::from(&mount.mount_point),
+            mount_root: mount.root.to_owned(),
+        });
+    }
+    mounts
+        .iter()
+        .filter(|mount| mount.fstype == "cgroup2")
+        .find(|mount| {
+            controllers_of(Path::new(&mount.mount_point))
+                .is_some_and(|list| list.split_ascii_whitespace().any(|c| c == "memory"))
+        })
+        .map(|mount| MemoryHierarchy {
+            version: CgroupVersion::V2,
+            mount_point: PathBuf::from(&mount.mount_point),
+            mount_root: mount.root.to_owned(),
+        })
+}
+
+/// Find the memory hierarchy of this machine from `<proc>/self/mountinfo`.
+pub fn detect(proc_root: &Path) -> Result<MemoryHierarchy> {
+    let path = proc_root.join("self/mountinfo");
+    let mut buf = Vec::new();
+    let text = crate::dir::read_path(&path, &mut buf)?;
+    let controllers_of =
+        |mount: &Path| std::fs::read_to_string(mount.join("cgroup.controllers")).ok();
+    find_memory_hierarchy(text, controllers_of).ok_or_else(|| Error::Unsupported {
+        path,
+        reason: "no cgroup v1 memory mount and no cgroup2 mount with the memory controller".into(),
+    })
+}
+
+/// Describe a directory given with `--cgroup-root`: tell v1 from v2 by its files.
+pub fn at_directory(dir: &Path) -> Result<MemoryHierarchy> {
+    let handle = Dir::open(dir)?;
+    let mut buf = Vec::new();
+    let has =
+        |name: &str, buf: &mut Vec<u8>| matches!(handle.read_optional(name, buf), Ok(Some(_)));
+    let version = if has("cgroup.controllers", &mut buf) {
+        CgroupVersion::V2
+    } else if has("memory.usage_in_bytes", &mut buf) || has("memory.limit_in_bytes", &mut buf) {
+        CgroupVersion::V1
+    } else {
+        return Err(Error::Unsupported {
+            path: dir.to_path_buf(),
+            reason: "neither a cgroup v2 root (cgroup.controllers) nor a v1 memory root".into(),
+        });
+    };
+    Ok(MemoryHierarchy {
+        version,
+        mount_point: dir.to_path_buf(),
+        mount_root: "/".into(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Recorded on the build machine (Linux 6.18, Debian 12 userland), 2026-11-25:
+    /// hybrid mode, memory on v1, cgroup2 at /sys/fs/cgroup/unified without memory.
+    const HYBRID: &str =
+        include_str!("../../../../fixtures/hosts/v1-hybrid-6.18/proc/self/mountinfo");
+
+    #[test]
+    fn hybrid_prefers_v1_memory() {
+        let found = find_memory_hierarchy(HYBRID, |_| Some("hugetlb".into())).unwrap();
+        assert_eq!(found.version, CgroupVersion::V1);
+        assert_eq!(found.mount_point, PathBuf::from("/sys/fs/cgroup/memory"));
+        assert_eq!(found.mount_root, "/");
+    }
+
+    #[test]
+    fn pure_v2_needs_memory_in_controllers() {
+        let text = "30 23 0:26 / /sys/fs/cgroup rw,nosuid,nodev,noexec,relatime shared:4 - cgroup2 cgroup2 rw,nsdelegate,memory_recursiveprot\n";
+        let found =
+            find_memory_hierarchy(text, |_| Some("cpuset cpu io memory hugetlb pids".into()))
+                .unwrap();
+        assert_eq!(found.version, CgroupVersion::V2);
+        assert_eq!(found.mount_point, PathBuf::from("/sys/fs/cgroup"));
+        assert!(find_memory_hierarchy(text, |_| Some("cpu io".into())).is_none());
+        assert!(find_memory_hierarchy(text, |_| None).is_none());
+    }
+
+    #[test]
+    fn container_view_keeps_mount_root_and_escapes() {
+        let text = "1 0 0:26 /kubepods/pod1 /sys/fs/cgroup\\040x ro - cgroup cgroup rw,memory\n";
+        let found = find_memory_hierarchy(text, |_| None).unwrap();
+        assert_eq!(found.mount_root, "/kubepods/pod1");
+        assert_eq!(found.mount_point, PathBuf::from("/sys/fs/cgroup x"));
+    }
+
+    #[test]
+    fn garbage_is_ignored() {
+        assert!(find_memory_hierarchy("nonsense\n - \n\n", |_| None).is_none());
+    }
+}
