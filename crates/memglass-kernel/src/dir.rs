@@ -20,14 +20,21 @@ pub struct Dir {
 }
 
 impl Dir {
-    /// Open `path` as a directory.
+    /// Open `path` as a directory (a root given by the user: a missing one is an
+    /// ordinary I/O error, not a cgroup that vanished).
     pub fn open(path: &Path) -> Result<Dir> {
         let fd = rustix::fs::open(
             path,
             OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
             Mode::empty(),
         )
-        .map_err(|errno| Error::from_io(path, errno.into()))?;
+        .map_err(|errno| match Error::from_io(path, errno.into()) {
+            Error::Vanished { path } => Error::Io {
+                path,
+                error: errno.into(),
+            },
+            other => other,
+        })?;
         Ok(Dir {
             fd,
             path: path.to_path_buf(),

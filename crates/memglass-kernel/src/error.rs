@@ -36,12 +36,12 @@ pub enum Error {
         reason: String,
     },
     /// Any other I/O error.
-    #[error("{path}: {source}")]
+    #[error("{path}: {error}")]
     Io {
         /// The file being read.
         path: PathBuf,
-        /// The underlying error.
-        source: io::Error,
+        /// The underlying error (not a `source()`: the message already includes it).
+        error: io::Error,
     },
 }
 
@@ -74,10 +74,7 @@ impl Error {
                     reason: "EOPNOTSUPP".into(),
                 }
             }
-            _ => Error::Io {
-                path,
-                source: error,
-            },
+            _ => Error::Io { path, error },
         }
     }
 

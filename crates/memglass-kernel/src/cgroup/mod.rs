@@ -53,10 +53,13 @@ impl CgroupSample {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub enum UsageSource {
     /// cgroup v2 `memory.current`.
+    #[serde(rename = "memory.current")]
     MemoryCurrent,
     /// cgroup v1 `memory.usage_in_bytes`.
+    #[serde(rename = "memory.usage_in_bytes")]
     UsageInBytes,
     /// v2 root: anon + file of `memory.stat` (no memory.current there).
+    #[serde(rename = "memory.stat:anon+file")]
     StatAnonPlusFile,
 }
 

@@ -7,8 +7,7 @@
 use crate::parse::{self, ParseError};
 
 /// The entries of a `key value` file, in file order.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
-#[serde(transparent)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct KeyedValues {
     entries: Vec<(Box<str>, u64)>,
 }
@@ -59,6 +58,18 @@ impl KeyedValues {
     /// True when there are no entries.
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
+    }
+}
+
+/// Serialised as a JSON object in file order (`{"anon": 4096, ...}`).
+impl serde::Serialize for KeyedValues {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = serializer.serialize_map(Some(self.entries.len()))?;
+        for (key, value) in &self.entries {
+            map.serialize_entry(&**key, value)?;
+        }
+        map.end()
     }
 }
 

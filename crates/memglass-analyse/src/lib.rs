@@ -1,0 +1,21 @@
+//! ANALYSE stage of memglass: pure functions from kernel samples to the figures people
+//! read. No I/O, no clock, no logging: everything here is testable with hand-built
+//! samples.
+//!
+//! - [`node`]: the node breakdown (application / kernel / free), `alloc_page`, and
+//!   kubelet's `memory_available` eviction signal.
+//! - [`cgroup`]: per-cgroup figures, including both working sets side by side.
+//! - [`reconcile`]: Σ top-level cgroups + memory outside them + free = MemTotal, with the
+//!   residual shown.
+//! - [`snapshot()`]: all of it for one [`memglass_kernel::HostSample`].
+#![deny(missing_docs)]
+
+pub mod cgroup;
+pub mod node;
+pub mod reconcile;
+mod snapshot;
+
+pub use cgroup::{CgroupReport, MemoryReport};
+pub use node::NodeReport;
+pub use reconcile::Reconciliation;
+pub use snapshot::{snapshot, Snapshot};

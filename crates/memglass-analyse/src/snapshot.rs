@@ -1,0 +1,65 @@
+//! Everything analysed for one sample.
+
+use memglass_identify::PathIdentity;
+use memglass_kernel::{Gap, HostSample};
+
+use crate::cgroup::{self, CgroupReport};
+use crate::node::{self, NodeReport, RootUsage};
+use crate::reconcile::{self, Reconciliation};
+
+/// The analysed state of the node and every memory cgroup at one moment.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Snapshot {
+    /// cgroup version of the memory hierarchy (1 or 2).
+    pub cgroup_version: u8,
+    /// The node breakdown.
+    pub node: NodeReport,
+    /// Node vs cgroups.
+    pub reconciliation: Reconciliation,
+    /// Every memory cgroup, parents before children.
+    pub cgroups: Vec<CgroupReport>,
+    /// What could not be read.
+    pub gaps: Vec<Gap>,
+    /// Cgroups that vanished mid-read.
+    pub vanished: usize,
+}
+
+/// Analyse `sample`; `identities[i]` identifies `sample.cgroups[i]`.
+pub fn snapshot(sample: &HostSample, identities: &[PathIdentity]) -> Snapshot {
+    let cgroups: Vec<CgroupReport> = sample
+        .cgroups
+        .iter()
+        .zip(identities)
+        .map(|(cgroup, identity)| cgroup::report(cgroup, identity))
+        .collect();
+    let root = sample
+        .cgroups
+        .iter()
+        .find(|c| c.is_root())
+        .map(|c| RootUsage {
+            usage: c.memory.usage,
+            inactive_file: c.memory.inactive_file,
+        })
+        .unwrap_or_default();
+    let oom_kill = sample.vmstat.as_ref().and_then(|v| v.oom_kill());
+    let node = node::break_down(&sample.meminfo, root, oom_kill);
+    let reconciliation = reconcile::reconcile(&node, &cgroups);
+    Snapshot {
+        cgroup_version: sample.hierarchy.version.number(),
+        node,
+        reconciliation,
+        cgroups,
+        gaps: sample.gaps.clone(),
+        vanished: sample.vanished,
+    }
+}
+
+impl Snapshot {
+    /// Non-root cgroups ranked by working set (kubelet's, the eviction figure), largest first.
+    pub fn top_by_working_set(&self, count: usize) -> Vec<&CgroupReport> {
+        let mut ranked: Vec<&CgroupReport> = self.cgroups.iter().filter(|c| !c.is_root()).collect();
+        ranked.sort_by_key(|c| std::cmp::Reverse(c.memory.working_set_kubelet.unwrap_or(0)));
+        ranked.truncate(count);
+        ranked
+    }
+}

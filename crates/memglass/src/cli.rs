@@ -1,0 +1,55 @@
+//! Command-line definition. Parsing only: `main` turns it into work.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Container memory, made transparent at the kernel level.
+///
+/// Without a command, prints the node's memory breakdown and the cgroups with the largest
+/// working sets.
+#[derive(Debug, Parser)]
+#[command(name = "memglass", version, about, long_about = None)]
+pub struct Cli {
+    #[command(flatten)]
+    pub sources: SourceArgs,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// Where to read from (every command).
+#[derive(Debug, Clone, Args)]
+pub struct SourceArgs {
+    /// Read the memory cgroup hierarchy rooted at DIR (e.g. a recorded tree) instead of
+    /// finding it from /proc/self/mountinfo.
+    #[arg(long, global = true, value_name = "DIR")]
+    pub cgroup_root: Option<PathBuf>,
+    /// Read meminfo, vmstat and mountinfo from DIR instead of /proc.
+    #[arg(long, global = true, value_name = "DIR", default_value = "/proc")]
+    pub proc_root: PathBuf,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// The node and every memory cgroup, for a person or (--json) for scripts.
+    Snapshot(SnapshotArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct SnapshotArgs {
+    /// Emit the memglass.snapshot/v1 JSON document (docs/json-format.md).
+    #[arg(long)]
+    pub json: bool,
+    /// How many cgroups the human view lists.
+    #[arg(long, default_value_t = 15, value_name = "N")]
+    pub top: usize,
+}
+
+impl Default for SnapshotArgs {
+    fn default() -> Self {
+        SnapshotArgs {
+            json: false,
+            top: 15,
+        }
+    }
+}

@@ -1,0 +1,61 @@
+//! `memglass` / `memglass snapshot`: collect, identify, analyse, render.
+
+use std::io::Write;
+use std::time::SystemTime;
+
+use anyhow::Context;
+use memglass_analyse::Snapshot;
+use memglass_kernel::{GapKind, Roots};
+
+use crate::cli::{SnapshotArgs, SourceArgs};
+use crate::render;
+
+/// Take one snapshot of this machine (or of the recorded roots).
+pub fn take(sources: &SourceArgs) -> anyhow::Result<Snapshot> {
+    let roots = Roots {
+        proc: sources.proc_root.clone(),
+        cgroup: sources.cgroup_root.clone(),
+    };
+    let sample = memglass_kernel::collect(&roots).context("cannot read memory statistics")?;
+    let identities: Vec<_> = sample
+        .cgroups
+        .iter()
+        .map(|cgroup| memglass_identify::identify(&cgroup.path))
+        .collect();
+    Ok(memglass_analyse::snapshot(&sample, &identities))
+}
+
+pub fn run(sources: &SourceArgs, args: &SnapshotArgs, out: &mut impl Write) -> anyhow::Result<()> {
+    let taken_at = SystemTime::now();
+    let snapshot = take(sources)?;
+    warn_about_gaps(&snapshot);
+    if args.json {
+        render::json::write_snapshot(out, &snapshot, taken_at)?;
+    } else {
+        render::human::write_snapshot(out, &snapshot, args.top)?;
+    }
+    Ok(())
+}
+
+/// Tell the person once per kind of failure, on stderr, what the figures lack.
+fn warn_about_gaps(snapshot: &Snapshot) {
+    let mut told = Vec::new();
+    for gap in &snapshot.gaps {
+        if told.contains(&gap.kind) {
+            continue;
+        }
+        told.push(gap.kind);
+        let count = snapshot.gaps.iter().filter(|g| g.kind == gap.kind).count();
+        let more = if count > 1 {
+            format!(" (and {} more like it)", count - 1)
+        } else {
+            String::new()
+        };
+        let hint = if gap.kind == GapKind::PermissionDenied {
+            "; run as root"
+        } else {
+            ""
+        };
+        eprintln!("memglass: warning: {}{more}{hint}", gap.message);
+    }
+}

@@ -1,0 +1,37 @@
+//! memglass: the binary. Wires sources → identify → analyse → sinks; owns no kernel
+//! parsing, analysis maths or number formatting of its own.
+
+mod cli;
+mod cmd;
+mod render;
+
+use std::io::{self, Write};
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let cli = cli::Cli::parse(); // usage errors exit with 2, as clap does
+    let mut stdout = io::stdout().lock();
+    let result = match cli.command {
+        None => cmd::snapshot::run(&cli.sources, &cli::SnapshotArgs::default(), &mut stdout),
+        Some(cli::Command::Snapshot(args)) => cmd::snapshot::run(&cli.sources, &args, &mut stdout),
+    }
+    .and_then(|()| stdout.flush().map_err(anyhow::Error::from));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) if is_broken_pipe(&error) => ExitCode::SUCCESS,
+        Err(error) => {
+            let _ = writeln!(io::stderr(), "memglass: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `memglass | head` closing the pipe early is not a failure.
+fn is_broken_pipe(error: &anyhow::Error) -> bool {
+    error
+        .chain()
+        .filter_map(|cause| cause.downcast_ref::<io::Error>())
+        .any(|e| e.kind() == io::ErrorKind::BrokenPipe)
+}
