@@ -1,6 +1,9 @@
 //! Everything analysed for one sample.
 
 use memglass_identify::PathIdentity;
+use std::collections::HashMap;
+
+use memglass_kernel::cgroup::CgroupVersion;
 use memglass_kernel::{Gap, HostSample};
 
 use crate::cgroup::{self, CgroupReport};
@@ -26,12 +29,15 @@ pub struct Snapshot {
 
 /// Analyse `sample`; `identities[i]` identifies `sample.cgroups[i]`.
 pub fn snapshot(sample: &HostSample, identities: &[PathIdentity]) -> Snapshot {
-    let cgroups: Vec<CgroupReport> = sample
+    let mut cgroups: Vec<CgroupReport> = sample
         .cgroups
         .iter()
         .zip(identities)
         .map(|(cgroup, identity)| cgroup::report(cgroup, identity))
         .collect();
+    if sample.hierarchy.version == CgroupVersion::V1 {
+        make_v1_oom_kills_hierarchical(&mut cgroups);
+    }
     let root = sample
         .cgroups
         .iter()
@@ -51,6 +57,39 @@ pub fn snapshot(sample: &HostSample, identities: &[PathIdentity]) -> Snapshot {
         cgroups,
         gaps: sample.gaps.clone(),
         vanished: sample.vanished,
+    }
+}
+
+/// v1 counts `oom_kill` only in the cgroup whose task was killed; v2's memory.events is
+/// hierarchical. Make v1 match v2 (a pod counts its containers' kills) and keep the
+/// kernel's own counter as `events_local`. `cgroups` is in parents-before-children order.
+fn make_v1_oom_kills_hierarchical(cgroups: &mut [CgroupReport]) {
+    let index: HashMap<String, usize> = cgroups
+        .iter()
+        .enumerate()
+        .map(|(i, c)| (c.path.clone(), i))
+        .collect();
+    for cgroup in cgroups.iter_mut() {
+        cgroup.events_local = Some(cgroup.events);
+    }
+    for i in (0..cgroups.len()).rev() {
+        let Some(kills) = cgroups[i].events.oom_kill else {
+            continue;
+        };
+        let parent = parent_path(&cgroups[i].path).and_then(|p| index.get(p).copied());
+        if let Some(parent) = parent {
+            let total = &mut cgroups[parent].events.oom_kill;
+            *total = Some(total.unwrap_or(0).saturating_add(kills));
+        }
+    }
+}
+
+fn parent_path(path: &str) -> Option<&str> {
+    match path.rfind('/') {
+        _ if path == "/" => None,
+        Some(0) => Some("/"),
+        Some(at) => Some(&path[..at]),
+        None => None,
     }
 }
 

@@ -19,6 +19,7 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod capture;
 pub mod cgroup;
 pub mod collect;
 pub mod dir;

@@ -1,5 +1,6 @@
 //! The workload helper refuses bad input clearly (and this target makes `cargo test`
 //! build the `memglass-workload` binary the real-kernel tests run).
+#![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
 
 use std::process::Command;
 

@@ -33,6 +33,19 @@ pub struct SourceArgs {
 pub enum Command {
     /// The node and every memory cgroup, for a person or (--json) for scripts.
     Snapshot(SnapshotArgs),
+    /// Record the files memglass reads into DIR, to replay later with --cgroup-root and
+    /// --proc-root (bug reports, fixtures).
+    Capture(CaptureArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct CaptureArgs {
+    /// Directory to write (created; files inside are overwritten).
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// Record only cgroups under this path (repeatable; the root is always recorded).
+    #[arg(long, value_name = "PATH")]
+    pub only: Vec<String>,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -16,6 +16,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         None => cmd::snapshot::run(&cli.sources, &cli::SnapshotArgs::default(), &mut stdout),
         Some(cli::Command::Snapshot(args)) => cmd::snapshot::run(&cli.sources, &args, &mut stdout),
+        Some(cli::Command::Capture(args)) => cmd::capture::run(&cli.sources, &args, &mut stdout),
     }
     .and_then(|()| stdout.flush().map_err(anyhow::Error::from));
     match result {

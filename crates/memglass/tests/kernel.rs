@@ -4,6 +4,7 @@
 //!
 //! Every test makes its own cgroup under `/memglass-test-<pid>-<n>` and its own scratch
 //! files; guards remove them even when an assertion fails.
+#![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
 
 use std::process::Command;
 

@@ -149,20 +149,28 @@ pub fn detect(proc_root: &Path) -> Result<MemoryHierarchy> {
     })
 }
 
-/// Describe a directory given with `--cgroup-root`: tell v1 from v2 by its files.
+/// Describe a directory given with `--cgroup-root`: tell v1 from v2 by what its root
+/// `memory.stat` holds (v1 prints hierarchical `total_*` keys, v2 prints `anon`), so a
+/// recorded tree needs nothing but the files memglass reads.
 pub fn at_directory(dir: &Path) -> Result<MemoryHierarchy> {
     let handle = Dir::open(dir)?;
     let mut buf = Vec::new();
-    let has =
-        |name: &str, buf: &mut Vec<u8>| matches!(handle.read_optional(name, buf), Ok(Some(_)));
-    let version = if has("cgroup.controllers", &mut buf) {
-        CgroupVersion::V2
-    } else if has("memory.usage_in_bytes", &mut buf) || has("memory.limit_in_bytes", &mut buf) {
+    let stat = handle
+        .read_optional("memory.stat", &mut buf)?
+        .unwrap_or_default();
+    let has_key = |key: &str| stat.lines().any(|line| line.split(' ').next() == Some(key));
+    let version = if has_key("total_rss") || has_key("total_cache") {
         CgroupVersion::V1
+    } else if has_key("anon")
+        || handle
+            .read_optional("cgroup.controllers", &mut Vec::new())?
+            .is_some()
+    {
+        CgroupVersion::V2
     } else {
         return Err(Error::Unsupported {
             path: dir.to_path_buf(),
-            reason: "neither a cgroup v2 root (cgroup.controllers) nor a v1 memory root".into(),
+            reason: "not the root of a memory cgroup hierarchy (no v1 or v2 memory.stat)".into(),
         });
     };
     Ok(MemoryHierarchy {

@@ -158,14 +158,14 @@ fn write_cgroups(out: &mut impl Write, cgroups: &[&CgroupReport]) -> std::io::Re
 
 /// "namespace/pod/container" where known, else the ids from the path.
 fn workload(cgroup: &CgroupReport) -> String {
-    let short = |id: &Option<String>| {
+    let short = |id: &Option<String>, n: usize| {
         id.as_deref()
-            .map(|id| id.chars().take(12).collect::<String>())
+            .map(|id| id.chars().take(n).collect::<String>())
     };
     match (&cgroup.namespace, &cgroup.pod, &cgroup.container) {
         (Some(ns), Some(pod), Some(container)) => format!("{ns}/{pod}/{container}"),
         (Some(ns), Some(pod), None) => format!("{ns}/{pod}"),
-        _ => match (short(&cgroup.pod_uid), short(&cgroup.container_id)) {
+        _ => match (short(&cgroup.pod_uid, 8), short(&cgroup.container_id, 12)) {
             (Some(pod), Some(container)) => format!("pod {pod}/{container}"),
             (Some(pod), None) => format!("pod {pod}"),
             (None, Some(container)) => container,
