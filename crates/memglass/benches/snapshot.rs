@@ -1,0 +1,201 @@
+//! Snapshot of 1,000 real memory cgroups: memglass against a floor that only reads the
+//! same files into a buffer (PRODUCT.md §6: CPU within 1.3× of the floor).
+//!
+//! ```text
+//! cargo bench -p memglass --bench snapshot            (root; a few seconds)
+//! cargo bench -p memglass --bench snapshot -- 2000 30 (cgroups, runs)
+//! ```
+//!
+//! Builds a kubepods-like tree under this run's own prefix: pods of 4 containers, each
+//! container charged 64 KiB of tmpfs by a helper that visits them in turn (tmpfs stays
+//! charged after it exits). Both sides run as separate processes, timed with wait4(2)'s
+//! rusage: memglass as `memglass snapshot --json > /dev/null`, the floor as this
+//! executable re-run with `--floor`, walking the whole hierarchy and reading every
+//! file memglass reads (the readers' own file lists) with plain std::fs. Everything is
+//! removed afterwards.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark: fail loudly
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use memglass_testkit::{memory_mount, workload_bin, TestCgroup};
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).filter(|a| a != "--bench").collect();
+    if args.first().map(String::as_str) == Some("--floor") {
+        floor(Path::new(&args[1]), args[2] == "2");
+        return;
+    }
+    let cgroups: usize = args.first().and_then(|a| a.parse().ok()).unwrap_or(1000);
+    let runs: usize = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(20);
+
+    let root = TestCgroup::new();
+    let started = Instant::now();
+    let containers = build_tree(&root, cgroups);
+    let shm = format!("/dev/shm/{}", root.path.trim_start_matches('/'));
+    std::fs::create_dir_all(&shm).unwrap();
+    let _remove_shm = RemoveDir(shm.clone());
+    charge(&containers, &shm);
+    let (mount, v2) = memory_mount();
+    let total = walk_count(&mount);
+    println!(
+        "tree: {cgroups} cgroups of ours ({} containers × 64 KiB tmpfs), {total} memory cgroups on the machine, built in {:.1} s",
+        containers.len(),
+        started.elapsed().as_secs_f64()
+    );
+
+    let memglass = env!("CARGO_BIN_EXE_memglass");
+    let exe = std::env::current_exe().unwrap();
+    let mount_arg = mount.display().to_string();
+    let version = if v2 { "2" } else { "1" };
+    // Warm up both (dentries, page cache of the binaries), then alternate runs.
+    measure(Command::new(memglass).args(["snapshot", "--json"]));
+    measure(Command::new(&exe).args(["--floor", &mount_arg, version]));
+    let (mut ours, mut floor_runs) = (Vec::new(), Vec::new());
+    for _ in 0..runs {
+        ours.push(measure(Command::new(memglass).args(["snapshot", "--json"])));
+        floor_runs.push(measure(Command::new(&exe).args(["--floor", &mount_arg, version])));
+    }
+    report("memglass snapshot --json", &ours);
+    report("floor (walk + read the same files)", &floor_runs);
+    let median = |runs: &[Run], f: fn(&Run) -> Duration| {
+        let mut values: Vec<Duration> = runs.iter().map(f).collect();
+        values.sort();
+        values[values.len() / 2]
+    };
+    let ratio = |f: fn(&Run) -> Duration| median(&ours, f).as_secs_f64() / median(&floor_runs, f).as_secs_f64();
+    println!(
+        "ratio memglass/floor (medians): cpu {:.2}×, wall {:.2}× (goal: cpu ≤ 1.30×)",
+        ratio(|r| r.cpu),
+        ratio(|r| r.wall)
+    );
+}
+
+struct RemoveDir(String);
+impl Drop for RemoveDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// kubepods/burstable/pod<i>/<container j>: returns the container directories.
+fn build_tree(root: &TestCgroup, cgroups: usize) -> Vec<std::path::PathBuf> {
+    let mut containers = Vec::new();
+    let mut made = 2; // kubepods, burstable
+    let mut pod = 0;
+    while made < cgroups {
+        let pod_rel = format!("kubepods/burstable/pod{:08x}-0000-4000-8000-{:012x}", pod, pod);
+        root.child(&pod_rel);
+        made += 1;
+        for container in 0..4 {
+            if made >= cgroups {
+                break;
+            }
+            let (dir, _) = root.child(&format!("{pod_rel}/{:056x}{:08x}", pod, container));
+            containers.push(dir);
+            made += 1;
+        }
+        pod += 1;
+    }
+    containers
+}
+
+/// One helper process visits every container and leaves 64 KiB of tmpfs charged there.
+fn charge(containers: &[std::path::PathBuf], shm: &str) {
+    for chunk in containers.chunks(400) {
+        let mut command = Command::new(workload_bin());
+        for (i, dir) in chunk.iter().enumerate() {
+            let name = dir.file_name().unwrap().to_string_lossy();
+            command.arg("--cgroup").arg(dir).arg("--tmpfs").arg(format!("{shm}/{name}-{i}:64K"));
+        }
+        let output = command.stdin(Stdio::null()).output().unwrap();
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    }
+}
+
+struct Run {
+    wall: Duration,
+    cpu: Duration,
+    max_rss_kib: i64,
+}
+
+fn measure(command: &mut Command) -> Run {
+    let started = Instant::now();
+    let child = command.stdout(Stdio::null()).spawn().unwrap();
+    let mut status = 0;
+    // SAFETY: rusage is plain data; we wait for our own child, which std has not reaped.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let pid = unsafe { libc::wait4(child.id() as libc::pid_t, &mut status, 0, &mut usage) };
+    let wall = started.elapsed();
+    assert!(pid > 0 && libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0, "run failed");
+    let tv = |t: libc::timeval| Duration::from_secs(t.tv_sec as u64) + Duration::from_micros(t.tv_usec as u64);
+    Run {
+        wall,
+        cpu: tv(usage.ru_utime) + tv(usage.ru_stime),
+        max_rss_kib: usage.ru_maxrss,
+    }
+}
+
+fn report(name: &str, runs: &[Run]) {
+    let stats = |f: &dyn Fn(&Run) -> Duration| {
+        let mut v: Vec<f64> = runs.iter().map(|r| f(r).as_secs_f64() * 1e3).collect();
+        v.sort_by(|a, b| a.total_cmp(b));
+        (v[v.len() / 2], v[0], v[v.len() - 1])
+    };
+    let (wall, wall_min, wall_max) = stats(&|r| r.wall);
+    let (cpu, cpu_min, cpu_max) = stats(&|r| r.cpu);
+    let rss = runs.iter().map(|r| r.max_rss_kib).max().unwrap_or(0);
+    println!(
+        "{name:<38} wall {wall:6.1} ms (min {wall_min:.1}, max {wall_max:.1})  cpu {cpu:6.1} ms (min {cpu_min:.1}, max {cpu_max:.1})  peak RSS {:.1} MiB  [{} runs]",
+        rss as f64 / 1024.0,
+        runs.len()
+    );
+}
+
+/// Count memory cgroups (directories) of the whole hierarchy.
+fn walk_count(dir: &Path) -> usize {
+    1 + std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .flatten()
+                .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+                .map(|e| walk_count(&e.path()))
+                .sum()
+        })
+        .unwrap_or(0)
+}
+
+/// The floor: walk the hierarchy and read every file memglass reads, nothing else.
+fn floor(mount: &Path, v2: bool) {
+    let files: &[&str] = if v2 {
+        &memglass_kernel::cgroup::v2::FILES
+    } else {
+        &memglass_kernel::cgroup::v1::FILES
+    };
+    let mut buf = Vec::with_capacity(16 << 10);
+    let mut bytes = 0;
+    for proc_file in ["/proc/meminfo", "/proc/vmstat", "/proc/self/mountinfo"] {
+        bytes += read_into(Path::new(proc_file), &mut buf);
+    }
+    let mut pending = vec![mount.to_path_buf()];
+    while let Some(dir) = pending.pop() {
+        for name in files {
+            bytes += read_into(&dir.join(name), &mut buf);
+        }
+        if let Ok(entries) = std::fs::read_dir(&dir) {
+            for entry in entries.flatten() {
+                if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                    pending.push(entry.path());
+                }
+            }
+        }
+    }
+    std::hint::black_box(bytes);
+}
+
+fn read_into(path: &Path, buf: &mut Vec<u8>) -> usize {
+    use std::io::Read;
+    buf.clear();
+    std::fs::File::open(path).and_then(|mut f| f.read_to_end(buf)).unwrap_or(0)
+}
