@@ -22,7 +22,10 @@ use std::time::{Duration, Instant};
 use memglass_testkit::{memory_mount, workload_bin, TestCgroup};
 
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).filter(|a| a != "--bench").collect();
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| a != "--bench")
+        .collect();
     if args.first().map(String::as_str) == Some("--floor") {
         floor(Path::new(&args[1]), args[2] == "2");
         return;
@@ -55,7 +58,9 @@ fn main() {
     let (mut ours, mut floor_runs) = (Vec::new(), Vec::new());
     for _ in 0..runs {
         ours.push(measure(Command::new(memglass).args(["snapshot", "--json"])));
-        floor_runs.push(measure(Command::new(&exe).args(["--floor", &mount_arg, version])));
+        floor_runs.push(measure(
+            Command::new(&exe).args(["--floor", &mount_arg, version]),
+        ));
     }
     report("memglass snapshot --json", &ours);
     report("floor (walk + read the same files)", &floor_runs);
@@ -64,7 +69,9 @@ fn main() {
         values.sort();
         values[values.len() / 2]
     };
-    let ratio = |f: fn(&Run) -> Duration| median(&ours, f).as_secs_f64() / median(&floor_runs, f).as_secs_f64();
+    let ratio = |f: fn(&Run) -> Duration| {
+        median(&ours, f).as_secs_f64() / median(&floor_runs, f).as_secs_f64()
+    };
     println!(
         "ratio memglass/floor (medians): cpu {:.2}×, wall {:.2}× (goal: cpu ≤ 1.30×)",
         ratio(|r| r.cpu),
@@ -85,7 +92,10 @@ fn build_tree(root: &TestCgroup, cgroups: usize) -> Vec<std::path::PathBuf> {
     let mut made = 2; // kubepods, burstable
     let mut pod = 0;
     while made < cgroups {
-        let pod_rel = format!("kubepods/burstable/pod{:08x}-0000-4000-8000-{:012x}", pod, pod);
+        let pod_rel = format!(
+            "kubepods/burstable/pod{:08x}-0000-4000-8000-{:012x}",
+            pod, pod
+        );
         root.child(&pod_rel);
         made += 1;
         for container in 0..4 {
@@ -107,10 +117,18 @@ fn charge(containers: &[std::path::PathBuf], shm: &str) {
         let mut command = Command::new(workload_bin());
         for (i, dir) in chunk.iter().enumerate() {
             let name = dir.file_name().unwrap().to_string_lossy();
-            command.arg("--cgroup").arg(dir).arg("--tmpfs").arg(format!("{shm}/{name}-{i}:64K"));
+            command
+                .arg("--cgroup")
+                .arg(dir)
+                .arg("--tmpfs")
+                .arg(format!("{shm}/{name}-{i}:64K"));
         }
         let output = command.stdin(Stdio::null()).output().unwrap();
-        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
     }
 }
 
@@ -128,8 +146,13 @@ fn measure(command: &mut Command) -> Run {
     let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
     let pid = unsafe { libc::wait4(child.id() as libc::pid_t, &mut status, 0, &mut usage) };
     let wall = started.elapsed();
-    assert!(pid > 0 && libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0, "run failed");
-    let tv = |t: libc::timeval| Duration::from_secs(t.tv_sec as u64) + Duration::from_micros(t.tv_usec as u64);
+    assert!(
+        pid > 0 && libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+        "run failed"
+    );
+    let tv = |t: libc::timeval| {
+        Duration::from_secs(t.tv_sec as u64) + Duration::from_micros(t.tv_usec as u64)
+    };
     Run {
         wall,
         cpu: tv(usage.ru_utime) + tv(usage.ru_stime),
@@ -197,5 +220,7 @@ fn floor(mount: &Path, v2: bool) {
 fn read_into(path: &Path, buf: &mut Vec<u8>) -> usize {
     use std::io::Read;
     buf.clear();
-    std::fs::File::open(path).and_then(|mut f| f.read_to_end(buf)).unwrap_or(0)
+    std::fs::File::open(path)
+        .and_then(|mut f| f.read_to_end(buf))
+        .unwrap_or(0)
 }

@@ -326,3 +326,82 @@ fn bad_roots_fail_with_one_line() {
         .unwrap();
     assert_eq!(usage.status.code(), Some(2));
 }
+
+/// An unreadable cgroup file: that cgroup becomes a gap, reported once on stderr; the
+/// rest of the snapshot is intact and the exit code is 0. Runs memglass as `nobody`
+/// (root reads anything), so it needs root to drop privileges.
+#[test]
+fn permission_denied_is_one_clear_warning() {
+    let host = hosts()
+        .into_iter()
+        .find(|h| h.ends_with("v1-hybrid-6.18"))
+        .unwrap();
+    let copy = std::env::temp_dir().join(format!("memglass-perm-{}", std::process::id()));
+    struct Remove(PathBuf);
+    impl Drop for Remove {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+    let _remove = Remove(copy.clone());
+    let status = Command::new("cp")
+        .arg("-a")
+        .arg(&host)
+        .arg(&copy)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let _ = Command::new("chmod")
+        .args(["-R", "a+rX"])
+        .arg(&copy)
+        .status();
+    // Both containers of the pod unreadable: one warning, saying how many more.
+    let mut containers = Vec::new();
+    let mut pending = vec![cgroup_root(&copy)];
+    while let Some(dir) = pending.pop() {
+        for entry in std::fs::read_dir(&dir)
+            .unwrap()
+            .flatten()
+            .filter(|e| e.path().is_dir())
+        {
+            if entry.file_name().len() == 64 {
+                containers.push(entry.path());
+            }
+            pending.push(entry.path());
+        }
+    }
+    assert_eq!(containers.len(), 2);
+    for dir in &containers {
+        std::fs::set_permissions(
+            dir.join("memory.stat"),
+            std::os::unix::fs::PermissionsExt::from_mode(0o000),
+        )
+        .unwrap();
+    }
+    let output = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+        .arg(env!("CARGO_BIN_EXE_memglass"))
+        .arg("--proc-root")
+        .arg(copy.join("proc"))
+        .arg("--cgroup-root")
+        .arg(cgroup_root(&copy))
+        .args(["snapshot", "--json"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "one warning expected:\n{stderr}");
+    assert!(
+        stderr.contains("permission denied") && stderr.contains("and 1 more"),
+        "{stderr}"
+    );
+    let doc: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let gaps = doc["gaps"].as_array().unwrap();
+    assert_eq!(gaps.len(), 2, "{gaps:?}");
+    assert!(gaps.iter().all(|g| g["kind"] == "permission_denied"));
+    assert!(
+        by_kind(&doc, "container").is_empty(),
+        "the unreadable cgroups are left out, not zeroed"
+    );
+    assert_eq!(by_kind(&doc, "pod").len(), 1, "the rest is intact");
+}

@@ -5,7 +5,7 @@ use std::time::SystemTime;
 
 use anyhow::Context;
 use memglass_analyse::Snapshot;
-use memglass_kernel::{GapKind, Roots};
+use memglass_kernel::Roots;
 
 use crate::cli::{SnapshotArgs, SourceArgs};
 use crate::render;
@@ -51,11 +51,6 @@ fn warn_about_gaps(snapshot: &Snapshot) {
         } else {
             String::new()
         };
-        let hint = if gap.kind == GapKind::PermissionDenied {
-            "; run as root"
-        } else {
-            ""
-        };
-        eprintln!("memglass: warning: {}{more}{hint}", gap.message);
+        eprintln!("memglass: warning: {}{more}", gap.message);
     }
 }
