@@ -138,6 +138,7 @@ struct Run {
     max_rss_kib: i64,
 }
 
+#[allow(clippy::zombie_processes)] // reaped by wait4 below, which also gives its rusage
 fn measure(command: &mut Command) -> Run {
     let started = Instant::now();
     let child = command.stdout(Stdio::null()).spawn().unwrap();
