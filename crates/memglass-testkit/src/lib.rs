@@ -76,7 +76,6 @@ impl TestCgroup {
         };
         std::fs::create_dir(&cgroup.dir)
             .unwrap_or_else(|e| panic!("create {}: {e} (tests need root)", cgroup.dir.display()));
-        cgroup.enable_memory_below(&cgroup.dir);
         cgroup
     }
 
@@ -90,12 +89,14 @@ impl TestCgroup {
     pub fn child(&self, relative: &str) -> (PathBuf, String) {
         let mut dir = self.dir.clone();
         for part in relative.split('/').filter(|p| !p.is_empty()) {
+            // v2 "no internal processes": only a cgroup that will have children gets
+            // +memory in subtree_control, so leaves can still take the workload.
+            self.enable_memory_below(&dir);
             dir.push(part);
             if !dir.exists() {
                 std::fs::create_dir(&dir)
                     .unwrap_or_else(|e| panic!("create {}: {e}", dir.display()));
             }
-            self.enable_memory_below(&dir);
         }
         let path = format!("/{}", dir.strip_prefix(&self.mount).unwrap().display());
         (dir, path)

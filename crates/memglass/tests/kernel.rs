@@ -239,49 +239,128 @@ fn oom_kill_is_counted() {
     }
 }
 
-/// A kubepods-like tree (cgroupfs driver layout): the pod includes its containers.
-#[test]
-fn pod_includes_its_containers() {
+/// kubelet's two cgroup drivers lay the same pod out differently.
+#[derive(Clone, Copy)]
+enum Driver {
+    /// kubepods/burstable/pod<uid>/<id>
+    Cgroupfs,
+    /// kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod<uid_>.slice/cri-containerd-<id>.scope
+    Systemd,
+}
+
+impl Driver {
+    fn pod(self, uid: &str) -> String {
+        match self {
+            Driver::Cgroupfs => format!("kubepods/burstable/pod{uid}"),
+            Driver::Systemd => format!(
+                "kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod{}.slice",
+                uid.replace('-', "_")
+            ),
+        }
+    }
+
+    fn container(self, id: &str) -> String {
+        match self {
+            Driver::Cgroupfs => id.to_string(),
+            Driver::Systemd => format!("cri-containerd-{id}.scope"),
+        }
+    }
+}
+
+/// A kubepods tree of `driver`'s layout: identity on every level, the pod includes its
+/// containers, and an OOM kill in one container is counted there and in the pod.
+fn pod_includes_its_containers(driver: Driver) {
     let cg = TestCgroup::new();
     let uid = "0f8a3c51-5d0e-4c3a-9b7e-2a1d6f4e8c90";
     let ids = [
         "3b9d1e2f4a5c6b7d8e9f0a1b2c3d4e5f6a7b8c9d0e1f2a3b4c5d6e7f8a9b0c1d",
         "9e8d7c6b5a4f3e2d1c0b9a8f7e6d5c4b3a2f1e0d9c8b7a6f5e4d3c2b1a0f9e8d",
+        "0a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f9",
     ];
-    let pod_rel = format!("kubepods/burstable/pod{uid}");
+    let pod_rel = driver.pod(uid);
     let (_pod_dir, pod_path) = cg.child(&pod_rel);
-    let (c1_dir, c1_path) = cg.child(&format!("{pod_rel}/{}", ids[0]));
-    let (c2_dir, c2_path) = cg.child(&format!("{pod_rel}/{}", ids[1]));
+    let (c1_dir, c1_path) = cg.child(&format!("{pod_rel}/{}", driver.container(ids[0])));
+    let (c2_dir, c2_path) = cg.child(&format!("{pod_rel}/{}", driver.container(ids[1])));
+    let (oom_dir, oom_path) = cg.child(&format!("{pod_rel}/{}", driver.container(ids[2])));
     let _w1 = Workload::start(&c1_dir, &args(&[("--anon", "24M".into())]));
     let _w2 = Workload::start(&c2_dir, &args(&[("--anon", "40M".into())]));
+    let limit_file = if cg.is_v2() {
+        "memory.max"
+    } else {
+        "memory.limit_in_bytes"
+    };
+    cg.write(&oom_dir, limit_file, &(16 * MIB).to_string());
+    let killed = Command::new(memglass_testkit::workload_bin())
+        .arg("--cgroup")
+        .arg(&oom_dir)
+        .args(["--anon", "64M"])
+        .output()
+        .unwrap();
+    assert!(
+        !killed.status.success(),
+        "the third container should be OOM-killed"
+    );
     let doc = snapshot();
     let pod = cgroup(&doc, &pod_path);
-    let (c1, c2) = (cgroup(&doc, &c1_path), cgroup(&doc, &c2_path));
+    let (c1, c2, oom) = (
+        cgroup(&doc, &c1_path),
+        cgroup(&doc, &c2_path),
+        cgroup(&doc, &oom_path),
+    );
     assert_eq!(pod["kind"], "pod");
     assert_eq!(pod["qos_class"], "Burstable");
     assert_eq!(pod["pod_uid"], uid);
-    for (container, id) in [(c1, ids[0]), (c2, ids[1])] {
+    for (container, id) in [(c1, ids[0]), (c2, ids[1]), (oom, ids[2])] {
         assert_eq!(container["kind"], "container");
         assert_eq!(container["pod_uid"], uid);
         assert_eq!(container["container_id"], id);
+        assert_eq!(container["qos_class"], "Burstable");
     }
+    let kubepods = pod_path[..pod_path.find("/kubepods").unwrap()].to_string()
+        + if matches!(driver, Driver::Systemd) {
+            "/kubepods.slice"
+        } else {
+            "/kubepods"
+        };
+    assert_eq!(cgroup(&doc, &kubepods)["kind"], "kubepods");
     assert_eq!(
-        cgroup(&doc, &format!("{}/kubepods", cg.path))["kind"],
-        "kubepods"
-    );
-    assert_eq!(
-        cgroup(&doc, &format!("{}/kubepods/burstable", cg.path))["kind"],
+        cgroup(&doc, pod_path.rsplit_once('/').unwrap().0)["kind"],
         "qos"
     );
     assert_close(figure(c1, "anon"), 24 * MIB, "container 1 anon");
     assert_close(figure(c2, "anon"), 40 * MIB, "container 2 anon");
     assert_close(
         figure(pod, "anon"),
-        figure(c1, "anon") + figure(c2, "anon"),
+        figure(c1, "anon") + figure(c2, "anon") + figure(oom, "anon"),
         "pod anon = Σ containers",
     );
     assert!(figure(pod, "usage") >= figure(c1, "usage") + figure(c2, "usage"));
     assert!(figure(pod, "working_set") >= figure(c1, "working_set") + figure(c2, "working_set"));
+    assert_eq!(oom["memory"]["limit"], 16 * MIB);
+    assert_eq!(oom["events"]["oom_kill"], 1, "events: {}", oom["events"]);
+    assert_eq!(
+        pod["events"]["oom_kill"], 1,
+        "the pod counts its container's kill"
+    );
+    assert_eq!(c1["events"]["oom_kill"], 0);
+    if cg.is_v2() {
+        assert!(oom["events"]["oom"].as_u64().unwrap() >= 1);
+        assert!(oom["events"]["max"].as_u64().unwrap() >= 1);
+        assert_eq!(
+            pod["events_local"]["oom_kill"], 0,
+            "memory.events.local: the kill was not the pod's"
+        );
+    }
+}
+
+#[test]
+fn pod_includes_its_containers_cgroupfs_driver() {
+    pod_includes_its_containers(Driver::Cgroupfs);
+}
+
+#[test]
+fn pod_includes_its_containers_systemd_driver() {
+    pod_includes_its_containers(Driver::Systemd);
 }
 
 /// Cgroups created and removed while snapshots run: never a failure or a panic.
