@@ -73,6 +73,7 @@
 
 #![deny(missing_docs)]
 
+mod directory;
 mod ids;
 mod kubepods;
 mod runtime;
@@ -80,6 +81,8 @@ mod runtime;
 mod tests;
 
 use std::fmt;
+
+pub use directory::{ContainerInfo, Directory, NodeInfo, Origin, PodInfo, Resolved};
 
 /// Identifies a cgroup from its path relative to its hierarchy root (`/` or `/a/b`, the form
 /// the kernel prints as `oom_memcg`). See the [crate docs](crate) for the rules.
