@@ -1,6 +1,6 @@
 //! Per-cgroup figures: the kernel's, plus both working sets side by side.
 
-use memglass_identify::{CgroupKind, PathIdentity, QosClass, Runtime};
+use memglass_identify::{CgroupKind, PathIdentity, QosClass, Resolved, Runtime};
 use memglass_kernel::cgroup::{
     CgroupEvents, CgroupMemory, CgroupSample, KeyedValues, Limit, UsageSource,
 };
@@ -34,6 +34,9 @@ pub struct CgroupReport {
     pub qos_class: Option<QosClass>,
     /// Container runtime, from the path.
     pub runtime: Option<Runtime>,
+    /// What the runtime or the Kubernetes API says about its pod and container
+    /// (null when neither was asked or knows it).
+    pub workload: Option<WorkloadFacts>,
     /// Memory figures in bytes.
     pub memory: MemoryReport,
     /// Event counters (hierarchical).
@@ -44,6 +47,29 @@ pub struct CgroupReport {
     pub pressure: Option<Pressure>,
     /// memory.stat exactly as the kernel printed it (all keys).
     pub stat: KeyedValues,
+}
+
+/// Facts about a cgroup's pod and container from the runtime (CRI) or the Kubernetes API.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct WorkloadFacts {
+    /// Container image.
+    pub image: Option<String>,
+    /// True for the pod's sandbox (pause) container.
+    pub sandbox: Option<bool>,
+    /// The container's memory request (bytes).
+    pub container_memory_request: Option<u64>,
+    /// The container's memory limit in its spec (bytes).
+    pub container_memory_limit: Option<u64>,
+    /// Σ of the pod's container memory requests (bytes).
+    pub pod_memory_request: Option<u64>,
+    /// Σ of the pod's container memory limits (bytes).
+    pub pod_memory_limit: Option<u64>,
+    /// spec.priority.
+    pub priority: Option<i32>,
+    /// spec.priorityClassName.
+    pub priority_class: Option<String>,
+    /// Controlling owner, `Kind/name`.
+    pub owner: Option<String>,
 }
 
 /// A cgroup's memory in bytes. `null` in JSON where the kernel lacks the figure.
@@ -107,8 +133,9 @@ pub fn working_set(memory: &CgroupMemory) -> Option<u64> {
     )
 }
 
-/// Build the report of one cgroup from its sample and its identity.
-pub fn report(sample: &CgroupSample, identity: &PathIdentity) -> CgroupReport {
+/// Build the report of one cgroup from its sample, its path identity, and what the
+/// directory knows about its pod and container.
+pub fn report(sample: &CgroupSample, identity: &PathIdentity, known: Resolved<'_>) -> CgroupReport {
     let memory = &sample.memory;
     let limit_bytes = |limit: Option<Limit>| limit.and_then(Limit::bytes);
     CgroupReport {
@@ -118,11 +145,18 @@ pub fn report(sample: &CgroupSample, identity: &PathIdentity) -> CgroupReport {
         kind: identity.kind,
         pod_uid: identity.pod_uid.clone(),
         container_id: identity.container_id.clone(),
-        namespace: None,
-        pod: None,
-        container: None,
-        qos_class: identity.qos_class,
+        namespace: known
+            .pod
+            .map(|p| p.namespace.clone())
+            .filter(|n| !n.is_empty()),
+        pod: known.pod.map(|p| p.name.clone()).filter(|n| !n.is_empty()),
+        container: known
+            .container
+            .map(|c| c.name.clone())
+            .filter(|n| !n.is_empty()),
+        qos_class: identity.qos_class.or(known.pod.and_then(|p| p.qos_class)),
         runtime: identity.runtime,
+        workload: workload_facts(known),
         memory: MemoryReport {
             usage: memory.usage,
             usage_source: memory.usage_source,
@@ -155,6 +189,24 @@ pub fn report(sample: &CgroupSample, identity: &PathIdentity) -> CgroupReport {
         pressure: memory.pressure,
         stat: memory.stat.clone(),
     }
+}
+
+fn workload_facts(known: Resolved<'_>) -> Option<WorkloadFacts> {
+    if known.pod.is_none() && known.container.is_none() {
+        return None;
+    }
+    let (pod, container) = (known.pod, known.container);
+    Some(WorkloadFacts {
+        image: container.and_then(|c| c.image.clone()),
+        sandbox: container.map(|c| c.sandbox),
+        container_memory_request: container.and_then(|c| c.memory_request),
+        container_memory_limit: container.and_then(|c| c.memory_limit),
+        pod_memory_request: pod.and_then(|p| p.memory_request),
+        pod_memory_limit: pod.and_then(|p| p.memory_limit),
+        priority: pod.and_then(|p| p.priority),
+        priority_class: pod.and_then(|p| p.priority_class.clone()),
+        owner: pod.and_then(|p| p.owner.clone()),
+    })
 }
 
 impl CgroupReport {

@@ -15,7 +15,7 @@ pub mod node;
 pub mod reconcile;
 mod snapshot;
 
-pub use cgroup::{CgroupReport, MemoryReport};
+pub use cgroup::{CgroupReport, MemoryReport, WorkloadFacts};
 pub use node::NodeReport;
 pub use reconcile::Reconciliation;
-pub use snapshot::{snapshot, Snapshot};
+pub use snapshot::{snapshot, PodGroup, Snapshot};

@@ -13,6 +13,8 @@ use clap::{Args, Parser, Subcommand};
 pub struct Cli {
     #[command(flatten)]
     pub sources: SourceArgs,
+    #[command(flatten)]
+    pub identity: IdentityArgs,
     #[command(subcommand)]
     pub command: Option<Command>,
 }
@@ -27,6 +29,19 @@ pub struct SourceArgs {
     /// Read meminfo, vmstat and mountinfo from DIR instead of /proc.
     #[arg(long, global = true, value_name = "DIR", default_value = "/proc")]
     pub proc_root: PathBuf,
+}
+
+/// Where pod and container names come from (every command that shows cgroups).
+#[derive(Debug, Clone, Args)]
+pub struct IdentityArgs {
+    /// The container runtime's CRI socket (a path or unix:// URL). Default: the first of
+    /// containerd's, CRI-O's and cri-dockerd's usual sockets that exists; none is asked
+    /// when --cgroup-root replays a recorded tree.
+    #[arg(long, global = true, value_name = "SOCKET")]
+    pub cri_socket: Option<String>,
+    /// Do not ask the container runtime (names then come only from --pods or the API).
+    #[arg(long, global = true)]
+    pub no_cri: bool,
 }
 
 #[derive(Debug, Subcommand)]

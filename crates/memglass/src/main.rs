@@ -3,6 +3,7 @@
 
 mod cli;
 mod cmd;
+mod identity;
 mod render;
 
 use std::io::{self, Write};
@@ -14,8 +15,15 @@ fn main() -> ExitCode {
     let cli = cli::Cli::parse(); // usage errors exit with 2, as clap does
     let mut stdout = io::stdout().lock();
     let result = match cli.command {
-        None => cmd::snapshot::run(&cli.sources, &cli::SnapshotArgs::default(), &mut stdout),
-        Some(cli::Command::Snapshot(args)) => cmd::snapshot::run(&cli.sources, &args, &mut stdout),
+        None => cmd::snapshot::run(
+            &cli.sources,
+            &cli.identity,
+            &cli::SnapshotArgs::default(),
+            &mut stdout,
+        ),
+        Some(cli::Command::Snapshot(args)) => {
+            cmd::snapshot::run(&cli.sources, &cli.identity, &args, &mut stdout)
+        }
         Some(cli::Command::Capture(args)) => cmd::capture::run(&cli.sources, &args, &mut stdout),
     }
     .and_then(|()| stdout.flush().map_err(anyhow::Error::from));

@@ -7,11 +7,13 @@ use anyhow::Context;
 use memglass_analyse::Snapshot;
 use memglass_kernel::Roots;
 
-use crate::cli::{SnapshotArgs, SourceArgs};
+use crate::cli::{IdentityArgs, SnapshotArgs, SourceArgs};
+use crate::identity;
 use crate::render;
 
-/// Take one snapshot of this machine (or of the recorded roots).
-pub fn take(sources: &SourceArgs) -> anyhow::Result<Snapshot> {
+/// Take one snapshot of this machine (or of the recorded roots); warnings about names
+/// that could not be had go to stderr.
+pub fn take(sources: &SourceArgs, identity_args: &IdentityArgs) -> anyhow::Result<Snapshot> {
     let roots = Roots {
         proc: sources.proc_root.clone(),
         cgroup: sources.cgroup_root.clone(),
@@ -22,12 +24,25 @@ pub fn take(sources: &SourceArgs) -> anyhow::Result<Snapshot> {
         .iter()
         .map(|cgroup| memglass_identify::identify(&cgroup.path))
         .collect();
-    Ok(memglass_analyse::snapshot(&sample, &identities))
+    let gathered = identity::gather(sources, identity_args);
+    for warning in &gathered.warnings {
+        eprintln!("memglass: warning: {warning}");
+    }
+    Ok(memglass_analyse::snapshot(
+        &sample,
+        &identities,
+        &gathered.directory,
+    ))
 }
 
-pub fn run(sources: &SourceArgs, args: &SnapshotArgs, out: &mut impl Write) -> anyhow::Result<()> {
+pub fn run(
+    sources: &SourceArgs,
+    identity_args: &IdentityArgs,
+    args: &SnapshotArgs,
+    out: &mut impl Write,
+) -> anyhow::Result<()> {
     let taken_at = SystemTime::now();
-    let snapshot = take(sources)?;
+    let snapshot = take(sources, identity_args)?;
     warn_about_gaps(&snapshot);
     if args.json {
         render::json::write_snapshot(out, &snapshot, taken_at)?;

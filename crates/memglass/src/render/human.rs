@@ -100,7 +100,7 @@ pub fn write_snapshot(
         writeln!(out, "  oom kills   {oom_kill} since boot")?;
     }
     writeln!(out)?;
-    write_cgroups(out, &snapshot.top_by_working_set(top))?;
+    write_cgroups(out, &snapshot.top_with_containers(top))?;
     if snapshot.vanished > 0 {
         writeln!(
             out,
@@ -111,49 +111,82 @@ pub fn write_snapshot(
     Ok(())
 }
 
-fn write_cgroups(out: &mut impl Write, cgroups: &[&CgroupReport]) -> std::io::Result<()> {
+fn write_cgroups(
+    out: &mut impl Write,
+    ranked: &[(&CgroupReport, Vec<&CgroupReport>)],
+) -> std::io::Result<()> {
     writeln!(
         out,
-        "TOP CGROUPS BY WORKING SET  (ws_kubelet = usage − inactive_file; ws = anon + active_file)"
+        "TOP CGROUPS BY WORKING SET  (ws_kubelet = usage − inactive_file; ws = anon + active_file; a pod's containers under it)"
     )?;
-    writeln!(
+    write_row(
         out,
-        "{:<44} {:<9} {:<24} {:>10} {:>10} {:>10} {:>10} {:>10} {:>10} {:>10} {:>10} {:>10} {:>16}",
-        "CGROUP",
-        "KIND",
-        "POD/CONTAINER",
-        "WS_KUBELET",
-        "WS",
-        "ANON",
-        "ACT_FILE",
-        "INACT_FILE",
-        "SHMEM",
-        "DIRTY",
-        "KERNEL",
-        "USAGE",
-        "LIMIT"
+        &[
+            "CGROUP",
+            "KIND",
+            "NAMESPACE/POD/CONTAINER",
+            "WS_KUBELET",
+            "WS",
+            "ANON",
+            "ACT_FILE",
+            "INACT_FILE",
+            "SHMEM",
+            "DIRTY",
+            "KERNEL",
+            "USAGE",
+            "LIMIT",
+        ],
     )?;
-    for cgroup in cgroups {
-        let m = &cgroup.memory;
-        writeln!(
-            out,
-            "{:<44} {:<9} {:<24} {:>10} {:>10} {:>10} {:>10} {:>10} {:>10} {:>10} {:>10} {:>10} {:>16}",
-            shorten(&cgroup.path, 44),
-            cgroup.kind.as_str(),
-            shorten(&workload(cgroup), 24),
-            bytes(m.working_set_kubelet),
-            bytes(m.working_set),
-            bytes(m.anon),
-            bytes(m.active_file),
-            bytes(m.inactive_file),
-            bytes(m.shmem),
-            bytes(m.file_dirty),
-            bytes(m.kernel),
-            bytes(m.usage),
-            limit(m.limit, m.usage),
-        )?;
+    for (cgroup, containers) in ranked {
+        write_cgroup(out, cgroup, &shorten(&cgroup.path, 44))?;
+        for container in containers {
+            let name = container.path.rsplit('/').next().unwrap_or_default();
+            write_cgroup(out, container, &format!("  └ {}", shorten(name, 40)))?;
+        }
     }
     Ok(())
+}
+
+fn write_cgroup(out: &mut impl Write, cgroup: &CgroupReport, label: &str) -> std::io::Result<()> {
+    let m = &cgroup.memory;
+    write_row(
+        out,
+        &[
+            label,
+            cgroup.kind.as_str(),
+            &shorten(&workload(cgroup), 32),
+            &bytes(m.working_set_kubelet),
+            &bytes(m.working_set),
+            &bytes(m.anon),
+            &bytes(m.active_file),
+            &bytes(m.inactive_file),
+            &bytes(m.shmem),
+            &bytes(m.file_dirty),
+            &bytes(m.kernel),
+            &bytes(m.usage),
+            &limit(m.limit, m.usage),
+        ],
+    )
+}
+
+fn write_row(out: &mut impl Write, cells: &[&str; 13]) -> std::io::Result<()> {
+    writeln!(
+        out,
+        "{:<44} {:<9} {:<32} {:>10} {:>10} {:>10} {:>10} {:>10} {:>10} {:>10} {:>10} {:>10} {:>16}",
+        cells[0],
+        cells[1],
+        cells[2],
+        cells[3],
+        cells[4],
+        cells[5],
+        cells[6],
+        cells[7],
+        cells[8],
+        cells[9],
+        cells[10],
+        cells[11],
+        cells[12]
+    )
 }
 
 /// "namespace/pod/container" where known, else the ids from the path.

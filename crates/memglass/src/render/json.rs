@@ -3,7 +3,7 @@
 use std::io::Write;
 use std::time::SystemTime;
 
-use memglass_analyse::{CgroupReport, NodeReport, Reconciliation, Snapshot};
+use memglass_analyse::{CgroupReport, NodeReport, PodGroup, Reconciliation, Snapshot};
 use memglass_kernel::Gap;
 use serde::Serialize;
 
@@ -17,6 +17,7 @@ struct Document<'a> {
     cgroup_version: u8,
     node: &'a NodeReport,
     reconciliation: &'a Reconciliation,
+    pods: &'a [PodGroup],
     cgroups: &'a [CgroupReport],
     gaps: &'a [Gap],
     vanished_cgroups: usize,
@@ -34,6 +35,7 @@ pub fn write_snapshot(
         cgroup_version: snapshot.cgroup_version,
         node: &snapshot.node,
         reconciliation: &snapshot.reconciliation,
+        pods: &snapshot.pods,
         cgroups: &snapshot.cgroups,
         gaps: &snapshot.gaps,
         vanished_cgroups: snapshot.vanished,
