@@ -131,7 +131,30 @@ impl Default for TestCgroup {
 impl Drop for TestCgroup {
     fn drop(&mut self) {
         remove_tree(&self.dir);
+        // A container runtime given a cgroup parent under our prefix (runc with the
+        // cgroupfs driver) creates it in every hierarchy: remove ours there too.
+        let name = self.path.trim_start_matches('/');
+        for mount in cgroup_mounts() {
+            let dir = mount.join(name);
+            if mount != self.mount && dir.exists() {
+                remove_tree(&dir);
+            }
+        }
     }
+}
+
+/// Mount points of every cgroup filesystem (v1 hierarchies and cgroup2).
+fn cgroup_mounts() -> Vec<PathBuf> {
+    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    mountinfo
+        .lines()
+        .filter_map(|line| {
+            let (left, right) = line.split_once(" - ")?;
+            let fstype = right.split(' ').next()?;
+            let mount_point = left.split(' ').nth(4)?;
+            (fstype == "cgroup" || fstype == "cgroup2").then(|| PathBuf::from(mount_point))
+        })
+        .collect()
 }
 
 /// Remove a cgroup directory tree of ours, deepest first. Processes still inside (only

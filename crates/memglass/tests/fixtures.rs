@@ -405,3 +405,42 @@ fn permission_denied_is_one_clear_warning() {
     );
     assert_eq!(by_kind(&doc, "pod").len(), 1, "the rest is intact");
 }
+
+/// The runtime is absent (or restarting): one warning, and path identity still names
+/// every pod UID and container id.
+#[test]
+fn absent_runtime_is_a_warning_not_a_failure() {
+    let host = hosts()
+        .into_iter()
+        .find(|h| h.ends_with("v1-hybrid-6.18"))
+        .unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_memglass"))
+        .arg("--proc-root")
+        .arg(host.join("proc"))
+        .arg("--cgroup-root")
+        .arg(cgroup_root(&host))
+        .args([
+            "--cri-socket",
+            "unix:///nonexistent/containerd.sock",
+            "snapshot",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0));
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("/nonexistent/containerd.sock") && stderr.contains("names unavailable"),
+        "{stderr}"
+    );
+    let doc: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let containers = by_kind(&doc, "container");
+    assert_eq!(containers.len(), 2);
+    assert!(containers
+        .iter()
+        .all(|c| c["container_id"].is_string() && c["pod_uid"].is_string()));
+    assert!(containers
+        .iter()
+        .all(|c| c["container"].is_null() && c["workload"].is_null()));
+}
