@@ -11,7 +11,9 @@
 #![deny(missing_docs)]
 
 pub mod cgroup;
+pub mod filecache;
 pub mod node;
+pub mod pages;
 pub mod reconcile;
 mod snapshot;
 

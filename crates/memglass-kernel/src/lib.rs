@@ -24,7 +24,11 @@ pub mod cgroup;
 pub mod collect;
 pub mod dir;
 pub mod error;
+pub mod filecache;
 pub mod gap;
+pub mod kpage;
+pub mod mounts;
+pub mod pagecache;
 pub mod parse;
 pub mod proc;
 

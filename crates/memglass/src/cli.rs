@@ -51,6 +51,73 @@ pub enum Command {
     /// Record the files memglass reads into DIR, to replay later with --cgroup-root and
     /// --proc-root (bug reports, fixtures).
     Capture(CaptureArgs),
+    /// Which files fill a cgroup's or a pod's page cache (or a directory's).
+    Cache(CacheArgs),
+    /// Count every physical page by memory cgroup and kind, from /proc/kpageflags and
+    /// /proc/kpagecgroup: includes memory still charged to deleted (dying) cgroups.
+    Pages(PagesArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+#[command(group = clap::ArgGroup::new("target").required(true).args(["cgroup", "pod", "path"]))]
+pub struct CacheArgs {
+    /// The cgroup, as a path relative to the memory hierarchy (e.g. /kubepods/burstable/pod…).
+    #[arg(long, value_name = "PATH")]
+    pub cgroup: Option<String>,
+    /// The pod, by name or namespace/name (names come from the runtime or --pods).
+    #[arg(long, value_name = "NAME")]
+    pub pod: Option<String>,
+    /// Every file below a directory instead of a cgroup's files.
+    #[arg(long, value_name = "DIR")]
+    pub path: Option<PathBuf>,
+    /// Also measure the bytes of each file's cache charged to this cgroup, from the
+    /// pages' frame numbers (/proc/self/pagemap, /proc/kpagecgroup; root only). This maps
+    /// each file and reads one byte of each cached page, which marks it accessed.
+    #[arg(long)]
+    pub exact: bool,
+    /// How many files to list.
+    #[arg(long, default_value_t = 20, value_name = "N")]
+    pub top: usize,
+    /// Leave out files with less cached than this (bytes; K, M, G suffixes).
+    #[arg(long, default_value = "64K", value_name = "SIZE", value_parser = parse_size)]
+    pub min_cached: u64,
+    /// List every file found, however small.
+    #[arg(long)]
+    pub all: bool,
+    /// Use mincore(2) even where cachestat(2) exists (no dirty/writeback figures).
+    #[arg(long)]
+    pub mincore: bool,
+    /// Emit JSON (docs/json-format.md).
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct PagesArgs {
+    /// Read one chunk of page frames in N and scale up (for very large machines).
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    pub sample: u64,
+    /// How many cgroups the table lists.
+    #[arg(long, default_value_t = 20, value_name = "N")]
+    pub top: usize,
+    /// Emit JSON (docs/json-format.md).
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// A size in bytes with an optional binary K/M/G suffix.
+pub fn parse_size(text: &str) -> Result<u64, String> {
+    let (digits, scale) = match text.as_bytes().last() {
+        Some(b'K' | b'k') => (&text[..text.len() - 1], 1 << 10),
+        Some(b'M' | b'm') => (&text[..text.len() - 1], 1 << 20),
+        Some(b'G' | b'g') => (&text[..text.len() - 1], 1 << 30),
+        _ => (text, 1),
+    };
+    digits
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(scale))
+        .ok_or_else(|| format!("expected a size like 4096, 64K or 1G, got {text:?}"))
 }
 
 #[derive(Debug, Clone, Args)]

@@ -25,6 +25,12 @@ fn main() -> ExitCode {
             cmd::snapshot::run(&cli.sources, &cli.identity, &args, &mut stdout)
         }
         Some(cli::Command::Capture(args)) => cmd::capture::run(&cli.sources, &args, &mut stdout),
+        Some(cli::Command::Cache(args)) => {
+            cmd::cache::run(&cli.sources, &cli.identity, &args, &mut stdout)
+        }
+        Some(cli::Command::Pages(args)) => {
+            cmd::pages::run(&cli.sources, &cli.identity, &args, &mut stdout)
+        }
     }
     .and_then(|()| stdout.flush().map_err(anyhow::Error::from));
     match result {

@@ -11,6 +11,10 @@ use std::process::Command;
 use memglass_testkit::{memglass_bin, Scratch, TestCgroup, Workload};
 use serde_json::Value;
 
+/// Page cache per file, exact charges, the page census and dying cgroups (issue 6).
+#[path = "kernel/pagecache.rs"]
+mod pagecache;
+
 const MIB: u64 = 1 << 20;
 
 /// Run `memglass snapshot --json` and return the parsed document.

@@ -13,6 +13,7 @@
 //!   --tmpfs P:SIZE       write P, which must be on tmpfs (shmem)
 //!   --map-file P:SIZE    create P, sync, drop, then mmap it shared and read every page
 //!   --delete-open P:SIZE write and sync P, keep it open, unlink it
+//!   --open P             open an existing file and hold it, reading nothing
 //! SIZE: bytes, or with a K/M/G suffix (binary units).
 //! ```
 
@@ -72,6 +73,9 @@ fn run() -> Result<(), String> {
                 held.files.push(file);
                 held.maps.push(map);
             }
+            "--open" => held
+                .files
+                .push(File::open(value).map_err(|e| format!("open {value}: {e}"))?),
             "--delete-open" => {
                 let (path, size) = path_size(value)?;
                 let file = write_file(path, size, true)?;

@@ -1,4 +1,6 @@
 //! One module per command.
 
+pub mod cache;
 pub mod capture;
+pub mod pages;
 pub mod snapshot;

@@ -1,4 +1,6 @@
 //! Sinks: how analysed figures are shown. Only this module formats numbers for people.
 
+pub mod cache;
 pub mod human;
 pub mod json;
+pub mod pages;

@@ -1,0 +1,160 @@
+//! `memglass cache`: which files fill a cgroup's page cache.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use anyhow::{bail, Context};
+use memglass_analyse::{filecache::rank_files, CgroupReport};
+use memglass_kernel::filecache::{self, Budget, Candidate, FoundBy};
+use memglass_kernel::pagecache::Prober;
+use memglass_kernel::Roots;
+
+use crate::cli::{CacheArgs, IdentityArgs, SourceArgs};
+use crate::render;
+
+/// What was asked about, for the output.
+pub struct Target {
+    /// The cgroup path (none for --path).
+    pub cgroup: Option<String>,
+    /// The cgroup's memory.stat figures for comparison.
+    pub cgroup_report: Option<CgroupReport>,
+    /// The directory (for --path).
+    pub path: Option<PathBuf>,
+}
+
+pub fn run(
+    sources: &SourceArgs,
+    identity: &IdentityArgs,
+    args: &CacheArgs,
+    out: &mut impl Write,
+) -> anyhow::Result<()> {
+    let page_size = rustix::param::page_size() as u64;
+    let prober = if args.mincore {
+        Prober::without_cachestat(page_size)
+    } else {
+        Prober::new(page_size)
+    };
+    let roots = Roots {
+        proc: sources.proc_root.clone(),
+        cgroup: sources.cgroup_root.clone(),
+    };
+    let (target, candidates, gaps) = if let Some(dir) = &args.path {
+        let candidates = files_below(dir)?;
+        let target = Target {
+            cgroup: None,
+            cgroup_report: None,
+            path: Some(dir.clone()),
+        };
+        (target, candidates, Vec::new())
+    } else {
+        let snapshot = crate::cmd::snapshot::take(sources, identity)?;
+        let report = select(&snapshot.cgroups, args)?.clone();
+        let hierarchy = roots
+            .memory_hierarchy()
+            .context("cannot find the memory cgroup hierarchy")?;
+        let dir = hierarchy
+            .mount_point
+            .join(report.path.trim_start_matches('/'));
+        let pids = filecache::cgroup_pids(&dir);
+        let (candidates, gaps) = filecache::discover(&roots.proc, &pids, Budget::default());
+        let target = Target {
+            cgroup: Some(report.path.clone()),
+            cgroup_report: Some(report),
+            path: None,
+        };
+        (target, candidates, gaps)
+    };
+    for gap in &gaps {
+        eprintln!("memglass: warning: {}", gap.message);
+    }
+    let mut files = filecache::measure(candidates, &prober);
+    files = rank_files(files, (!args.all).then_some(args.top), args.min_cached);
+    if args.exact {
+        let report = target
+            .cgroup_report
+            .as_ref()
+            .context("--exact needs --cgroup or --pod (charges belong to cgroups)")?;
+        for file in &mut files {
+            let charged = filecache::charged(&roots.proc, file, report.inode, page_size)
+                .with_context(|| {
+                    format!(
+                        "cannot measure the charge of {}",
+                        file.candidate.container_path
+                    )
+                })?;
+            file.charged = Some(charged);
+        }
+    }
+    if args.json {
+        render::cache::json(out, &target, &files, prober.method())
+    } else {
+        render::cache::table(out, &target, &files, prober.method(), args.exact)
+    }
+}
+
+/// The cgroup named by --cgroup or --pod.
+fn select<'a>(cgroups: &'a [CgroupReport], args: &CacheArgs) -> anyhow::Result<&'a CgroupReport> {
+    if let Some(path) = &args.cgroup {
+        let path = if path.starts_with('/') {
+            path.clone()
+        } else {
+            format!("/{path}")
+        };
+        return cgroups
+            .iter()
+            .find(|c| c.path == path.trim_end_matches('/') || (path == "/" && c.path == "/"))
+            .with_context(|| format!("no memory cgroup {path}"));
+    }
+    let name = args.pod.as_deref().unwrap_or_default();
+    let (namespace, pod) = match name.split_once('/') {
+        Some((ns, pod)) => (Some(ns), pod),
+        None => (None, name),
+    };
+    let matches: Vec<&CgroupReport> = cgroups
+        .iter()
+        .filter(|c| c.kind == memglass_identify::CgroupKind::Pod && c.pod.as_deref() == Some(pod))
+        .filter(|c| namespace.is_none() || c.namespace.as_deref() == namespace)
+        .collect();
+    match matches.as_slice() {
+        [one] => Ok(one),
+        [] => bail!("no pod named {name} (names come from the container runtime; is its CRI socket reachable?)"),
+        many => bail!(
+            "{} pods are named {name}; say namespace/name: {}",
+            many.len(),
+            many.iter().filter_map(|c| c.namespace.clone()).collect::<Vec<_>>().join(", ")
+        ),
+    }
+}
+
+/// Every regular file below `dir` (for --path).
+fn files_below(dir: &std::path::Path) -> anyhow::Result<Vec<Candidate>> {
+    let meta = std::fs::metadata(dir).with_context(|| format!("cannot read {}", dir.display()))?;
+    if !meta.is_dir() {
+        bail!("{} is not a directory", dir.display());
+    }
+    let mut files = Vec::new();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(dir) = pending.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let Ok(kind) = entry.file_type() else {
+                continue;
+            };
+            if kind.is_dir() {
+                pending.push(entry.path());
+            } else if kind.is_file() {
+                let path = entry.path().display().to_string();
+                files.push(Candidate {
+                    container_path: path.clone(),
+                    host_path: Some(path),
+                    deleted: false,
+                    found_by: FoundBy::Mount,
+                    open: entry.path(),
+                });
+            }
+        }
+    }
+    Ok(files)
+}
