@@ -13,6 +13,7 @@
 pub mod cgroup;
 pub mod filecache;
 pub mod node;
+pub mod oom;
 pub mod pages;
 pub mod reconcile;
 mod snapshot;

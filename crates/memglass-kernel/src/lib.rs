@@ -26,6 +26,7 @@ pub mod dir;
 pub mod error;
 pub mod filecache;
 pub mod gap;
+pub mod kmsg;
 pub mod kpage;
 pub mod mounts;
 pub mod pagecache;
