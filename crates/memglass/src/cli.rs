@@ -51,6 +51,9 @@ pub enum Command {
     /// Record the files memglass reads into DIR, to replay later with --cgroup-root and
     /// --proc-root (bug reports, fixtures).
     Capture(CaptureArgs),
+    /// Run as a node agent: Prometheus /metrics, a JSON API, an embedded history and a
+    /// web dashboard, on 127.0.0.1:9850 by default (docs/api.md, docs/metrics.md).
+    Agent(crate::cmd::agent::AgentArgs),
     /// Which files fill a cgroup's or a pod's page cache (or a directory's).
     Cache(CacheArgs),
     /// Count every physical page by memory cgroup and kind, from /proc/kpageflags and

@@ -25,6 +25,7 @@ fn main() -> ExitCode {
             cmd::snapshot::run(&cli.sources, &cli.identity, &args, &mut stdout)
         }
         Some(cli::Command::Capture(args)) => cmd::capture::run(&cli.sources, &args, &mut stdout),
+        Some(cli::Command::Agent(args)) => cmd::agent::run(&cli.sources, &cli.identity, &args),
         Some(cli::Command::Cache(args)) => {
             cmd::cache::run(&cli.sources, &cli.identity, &args, &mut stdout)
         }

@@ -1,5 +1,6 @@
 //! One module per command.
 
+pub mod agent;
 pub mod cache;
 pub mod capture;
 pub mod pages;

@@ -1,0 +1,300 @@
+//! The JSON API under `/api/v1` (docs/api.md). Versioned: fields are added, never renamed.
+//! Errors are `{"error": {"status": N, "message": "…"}}` with the same HTTP status.
+
+mod params;
+mod views;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde_json::{json, Value};
+
+use crate::shared::{rfc3339, unix_seconds, Health, Shared};
+use params::TimeRange;
+
+/// An error answer.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    message: String,
+}
+
+impl ApiError {
+    /// An error with `status` and a one-line message.
+    pub fn new(status: StatusCode, message: impl Into<String>) -> ApiError {
+        ApiError {
+            status,
+            message: message.into(),
+        }
+    }
+
+    fn bad_request(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::BAD_REQUEST, message)
+    }
+
+    fn not_found(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::NOT_FOUND, message)
+    }
+
+    fn internal(error: impl std::fmt::Display) -> ApiError {
+        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, error.to_string())
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = json!({"error": {"status": self.status.as_u16(), "message": self.message}});
+        (self.status, Json(body)).into_response()
+    }
+}
+
+type ApiResult = Result<Json<Value>, ApiError>;
+type Params = Query<HashMap<String, String>>;
+
+/// The routes under `/api/v1`.
+pub fn router() -> Router<Arc<Shared>> {
+    Router::new()
+        .route("/health", get(health))
+        .route("/snapshot", get(snapshot))
+        .route("/node", get(node))
+        .route("/workloads", get(workloads))
+        .route("/cgroup", get(cgroup))
+        .route("/pod", get(pod))
+        .route("/oom", get(oom_events))
+        .route("/oom/:id", get(oom_event))
+        .route("/cache", get(cache))
+        .fallback(not_found)
+}
+
+/// 404 for paths that name nothing.
+pub async fn not_found() -> ApiError {
+    ApiError::not_found("no such endpoint (see docs/api.md: /api/v1/...)")
+}
+
+/// 405 for a known path with the wrong method.
+pub async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method not allowed: the agent's endpoints are read-only (GET)",
+    )
+}
+
+fn counted(shared: &Shared) {
+    Health::add(&shared.health.api_requests, 1);
+}
+
+/// Run a store query off the async workers.
+async fn with_store<T: Send + 'static>(
+    shared: &Arc<Shared>,
+    query: impl FnOnce(&crate::store::Store) -> crate::Result<T> + Send + 'static,
+) -> Result<T, ApiError> {
+    let shared = Arc::clone(shared);
+    tokio::task::spawn_blocking(move || {
+        let store = shared
+            .store
+            .lock()
+            .map_err(|_| ApiError::internal("history store lock poisoned"))?;
+        query(&store).map_err(ApiError::internal)
+    })
+    .await
+    .map_err(ApiError::internal)?
+}
+
+async fn health(State(shared): State<Arc<Shared>>) -> ApiResult {
+    counted(&shared);
+    let report = shared.latest();
+    let h = &shared.health;
+    let db_bytes = with_store(&shared, |s| Ok(s.size_on_disk())).await?;
+    let oom_source = shared
+        .oom_source
+        .lock()
+        .map(|s| s.clone())
+        .unwrap_or_default();
+    let status = match &report {
+        None => "starting",
+        Some(r) if r.taken_at.elapsed().unwrap_or_default() > shared.interval * 3 => "stale",
+        Some(_) => "ok",
+    };
+    Ok(Json(json!({
+        "status": status,
+        "version": env!("CARGO_PKG_VERSION"),
+        "started_at": rfc3339(unix_seconds(shared.started_at)),
+        "interval_seconds": shared.interval.as_secs_f64(),
+        "last_collection": report.as_ref().map(|r| json!({
+            "seq": r.seq,
+            "taken_at": rfc3339(r.unix_seconds()),
+            "duration_seconds": r.duration.as_secs_f64(),
+            "cgroups": r.snapshot.cgroups.len(),
+            "vanished_cgroups": r.snapshot.vanished,
+            "gaps": r.snapshot.gaps.len(),
+        })),
+        "collections": Health::get(&h.collections),
+        "collection_errors": Health::get(&h.collection_errors),
+        "collection_cpu_seconds": Health::get(&h.collection_cpu_usec) as f64 / 1e6,
+        "scrapes": Health::get(&h.scrapes),
+        "store_rows": Health::get(&h.store_rows),
+        "store_errors": Health::get(&h.store_errors),
+        "oom_events": Health::get(&h.oom_events),
+        "oom_source": oom_source,
+        "resident_bytes": Health::get(&h.resident_bytes),
+        "last_error": h.error(),
+        "database": {"path": shared.db_path.display().to_string(), "bytes": db_bytes},
+        "token_required": shared.token.is_some(),
+    })))
+}
+
+fn latest(shared: &Shared) -> Result<Arc<crate::Report>, ApiError> {
+    shared.latest().ok_or_else(|| {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "no collection yet: the agent is starting",
+        )
+    })
+}
+
+async fn snapshot(State(shared): State<Arc<Shared>>) -> ApiResult {
+    counted(&shared);
+    let report = latest(&shared)?;
+    Ok(Json(views::snapshot_document(&report)))
+}
+
+async fn node(State(shared): State<Arc<Shared>>, Query(query): Params) -> ApiResult {
+    counted(&shared);
+    let report = latest(&shared)?;
+    let range = TimeRange::parse(&query, &shared)?;
+    let (from, to, res) = (range.from, range.to, range.resolution);
+    let history = with_store(&shared, move |s| s.node_history(from, to, res)).await?;
+    Ok(Json(json!({
+        "taken_at": rfc3339(report.unix_seconds()),
+        "node": report.snapshot.node,
+        "reconciliation": report.snapshot.reconciliation,
+        "range": range.json(),
+        "history": history,
+    })))
+}
+
+async fn workloads(State(shared): State<Arc<Shared>>) -> ApiResult {
+    counted(&shared);
+    let report = latest(&shared)?;
+    Ok(Json(json!({
+        "taken_at": rfc3339(report.unix_seconds()),
+        "node": report.snapshot.node,
+        "workloads": views::workloads(&report.snapshot),
+    })))
+}
+
+async fn cgroup(State(shared): State<Arc<Shared>>, Query(query): Params) -> ApiResult {
+    counted(&shared);
+    let path = params::cgroup_path(&query)?;
+    cgroup_answer(&shared, path, &query).await
+}
+
+async fn pod(State(shared): State<Arc<Shared>>, Query(query): Params) -> ApiResult {
+    counted(&shared);
+    let report = latest(&shared)?;
+    let pods = &report.snapshot.pods;
+    let found = match (query.get("uid"), query.get("namespace"), query.get("name")) {
+        (Some(uid), _, _) => pods.iter().find(|p| &p.pod_uid == uid),
+        (None, Some(ns), Some(name)) => pods.iter().find(|p| {
+            p.namespace.as_deref() == Some(ns.as_str()) && p.pod.as_deref() == Some(name.as_str())
+        }),
+        _ => {
+            return Err(ApiError::bad_request(
+                "give uid=POD_UID, or namespace=NS and name=POD",
+            ))
+        }
+    };
+    let path = found
+        .map(|p| p.path.clone())
+        .ok_or_else(|| ApiError::not_found("no such pod on this node now"))?;
+    cgroup_answer(&shared, path, &query).await
+}
+
+/// One cgroup now (if it still exists), its pod's containers, and its history.
+async fn cgroup_answer(
+    shared: &Arc<Shared>,
+    path: String,
+    query: &HashMap<String, String>,
+) -> ApiResult {
+    let report = latest(shared)?;
+    let range = TimeRange::parse(query, shared)?;
+    let (from, to, res) = (range.from, range.to, range.resolution);
+    let key = path.clone();
+    let (series, history) = with_store(shared, move |s| {
+        Ok((s.series(&key)?, s.history(&key, from, to, res)?))
+    })
+    .await?;
+    let current = report.snapshot.cgroups.iter().find(|c| c.path == path);
+    if current.is_none() && series.is_none() {
+        return Err(ApiError::not_found(format!(
+            "no cgroup {path} now or in the history"
+        )));
+    }
+    let pod = report.snapshot.pods.iter().find(|p| p.path == path);
+    let containers: Vec<_> = pod
+        .map(|p| {
+            p.containers
+                .iter()
+                .filter_map(|c| report.snapshot.cgroups.iter().find(|x| &x.path == c))
+                .collect()
+        })
+        .unwrap_or_default();
+    Ok(Json(json!({
+        "taken_at": rfc3339(report.unix_seconds()),
+        "path": path,
+        "cgroup": current,
+        "pod": pod,
+        "containers": containers,
+        "series": series.map(|(kind, first, last)| json!({
+            "kind": kind, "first_seen": rfc3339(first), "last_seen": rfc3339(last)
+        })),
+        "range": range.json(),
+        "history": history,
+    })))
+}
+
+async fn oom_events(State(shared): State<Arc<Shared>>, Query(query): Params) -> ApiResult {
+    counted(&shared);
+    let mut query = query;
+    // OOM events are looked back on over days: a week unless told otherwise.
+    query.entry("range".into()).or_insert_with(|| "7d".into());
+    let range = TimeRange::parse(&query, &shared)?;
+    let limit = params::limit(&query, 500)?;
+    let (from, to) = (range.from, range.to);
+    let events = with_store(&shared, move |s| s.oom_events(from, to, limit)).await?;
+    let source = shared
+        .oom_source
+        .lock()
+        .map(|s| s.clone())
+        .unwrap_or_default();
+    Ok(Json(
+        json!({"source": source, "range": range.json(), "events": events}),
+    ))
+}
+
+async fn oom_event(State(shared): State<Arc<Shared>>, Path(id): Path<String>) -> ApiResult {
+    counted(&shared);
+    let id: i64 = id
+        .parse()
+        .map_err(|_| ApiError::bad_request(format!("OOM event id {id:?} is not a number")))?;
+    let event = with_store(&shared, move |s| s.oom_event(id)).await?;
+    let event = event.ok_or_else(|| ApiError::not_found(format!("no OOM event {id}")))?;
+    Ok(Json(json!({ "event": event })))
+}
+
+async fn cache(State(shared): State<Arc<Shared>>, Query(query): Params) -> ApiResult {
+    counted(&shared);
+    let path = params::cgroup_path(&query)?;
+    Err(ApiError::new(
+        StatusCode::NOT_IMPLEMENTED,
+        format!(
+            "per-file page cache of {path} is not available in this build yet \
+             (it comes with `memglass cache`, issue 6)"
+        ),
+    ))
+}

@@ -1,0 +1,180 @@
+//! The collector: the only code that makes the agent look at the machine, through a
+//! [`Source`] the binary supplies. One thread, one collection per interval.
+//!
+//! Each collection is published to [`Shared::report`] (handlers see it at once), written
+//! to the history in one transaction, and compared with the previous one for OOM kills,
+//! each stored with its flight recorder.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use memglass_analyse::Snapshot;
+
+use crate::config::Retention;
+use crate::oom::{self, CounterWatch, KernelOom, OomEvent};
+use crate::shared::{Health, Report, Shared};
+use crate::store::{Resolution, Writer};
+
+/// Where collections come from: the binary's snapshot path (sources → identify → analyse).
+pub trait Source: Send {
+    /// One analysed snapshot of the machine.
+    fn collect(&mut self) -> std::result::Result<Snapshot, String>;
+
+    /// OOM reports from the kernel log since the last call, or `None` when the kernel log
+    /// is not followed (kills are then found from counters).
+    fn kernel_ooms(&mut self) -> Option<Vec<KernelOom>> {
+        None
+    }
+
+    /// Resident memory of this process, for the agent's health (bytes).
+    fn resident_bytes(&self) -> Option<u64> {
+        None
+    }
+}
+
+/// How the collector runs.
+#[derive(Debug, Clone, Copy)]
+pub struct Schedule {
+    /// Time between collections.
+    pub interval: Duration,
+    /// History retention.
+    pub retention: Retention,
+    /// Minutes of the victim's samples kept with an OOM event.
+    pub flight_minutes: u32,
+}
+
+/// Collect forever (the thread ends with the process).
+pub fn run(shared: &Arc<Shared>, mut writer: Writer, mut source: impl Source, schedule: Schedule) {
+    let mut watch = CounterWatch::default();
+    let mut next = Instant::now();
+    let mut seq = 0;
+    loop {
+        let cpu_before = thread_cpu();
+        let taken_at = SystemTime::now();
+        let started = Instant::now();
+        match source.collect() {
+            Ok(snapshot) => {
+                seq += 1;
+                let report = Arc::new(Report {
+                    seq,
+                    taken_at,
+                    duration: started.elapsed(),
+                    snapshot,
+                });
+                let before = shared.report.swap(Some(Arc::clone(&report)));
+                let health = &shared.health;
+                Health::add(&health.collections, 1);
+                Health::add(&health.vanished_cgroups, report.snapshot.vanished as u64);
+                health.count_gaps(&report.snapshot);
+                let kernel = source.kernel_ooms();
+                record(
+                    shared,
+                    &mut writer,
+                    &mut watch,
+                    &report,
+                    before.as_deref().map(|b| &b.snapshot),
+                    kernel,
+                    &schedule,
+                );
+            }
+            Err(error) => {
+                Health::add(&shared.health.collection_errors, 1);
+                shared.health.set_error(Some(error));
+            }
+        }
+        let used = thread_cpu().saturating_sub(cpu_before);
+        Health::add(
+            &shared.health.collection_cpu_usec,
+            u64::try_from(used.as_micros()).unwrap_or(u64::MAX),
+        );
+        if let Some(rss) = source.resident_bytes() {
+            shared
+                .health
+                .resident_bytes
+                .store(rss, std::sync::atomic::Ordering::Relaxed);
+        }
+        next += schedule.interval;
+        let now = Instant::now();
+        if next < now {
+            // Collections took longer than the interval: skip the missed ticks.
+            next = now;
+        }
+        std::thread::sleep(next - now);
+    }
+}
+
+/// Store one collection and the OOM kills it revealed.
+fn record(
+    shared: &Shared,
+    writer: &mut Writer,
+    watch: &mut CounterWatch,
+    report: &Report,
+    before: Option<&Snapshot>,
+    kernel: Option<Vec<KernelOom>>,
+    schedule: &Schedule,
+) {
+    let health = &shared.health;
+    let t = report.unix_seconds();
+    match writer.write(t, &report.snapshot) {
+        Ok(rows) => Health::add(&health.store_rows, rows as u64),
+        Err(error) => store_failed(health, &error),
+    }
+    if let Err(error) = writer.prune(t, &schedule.retention) {
+        store_failed(health, &error);
+    }
+    let counted = watch.observe(t, &report.snapshot, before);
+    let events: Vec<OomEvent> = match kernel {
+        Some(reports) => reports
+            .iter()
+            .map(|k| oom::from_kernel(k, &report.snapshot, before))
+            .collect(),
+        None => counted,
+    };
+    for mut event in events {
+        if let Some(path) = &event.cgroup {
+            let from = event.time - i64::from(schedule.flight_minutes) * 60;
+            event.flight = writer
+                .store()
+                .history(path, from, event.time, Resolution::Raw)
+                .unwrap_or_default();
+        }
+        match writer.insert_oom(&event) {
+            Ok(_) => Health::add(&health.oom_events, 1),
+            Err(error) => store_failed(health, &error),
+        }
+    }
+}
+
+fn store_failed(health: &Health, error: &crate::Error) {
+    Health::add(&health.store_errors, 1);
+    health.set_error(Some(error.to_string()));
+}
+
+/// CPU time of the calling thread.
+fn thread_cpu() -> Duration {
+    let t = rustix::time::clock_gettime(rustix::time::ClockId::ThreadCPUTime);
+    Duration::new(
+        u64::try_from(t.tv_sec).unwrap_or(0),
+        u32::try_from(t.tv_nsec).unwrap_or(0),
+    )
+}
+
+/// Fill the history with `span` of copies of `snapshot`, one per `interval`, ending now
+/// (benchmarks: an hour of history in seconds). Returns the rows written.
+pub fn simulate_history(
+    writer: &mut Writer,
+    snapshot: &Snapshot,
+    span: Duration,
+    interval: Duration,
+) -> crate::Result<u64> {
+    let now = crate::shared::unix_seconds(SystemTime::now());
+    let step = i64::try_from(interval.as_secs().max(1)).unwrap_or(10);
+    let span = i64::try_from(span.as_secs()).unwrap_or(0);
+    let mut rows = 0;
+    let mut t = now - span;
+    while t < now {
+        rows += writer.write(t, snapshot)? as u64;
+        t += step;
+    }
+    Ok(rows)
+}

@@ -1,0 +1,319 @@
+//! `/metrics`: every figure of the latest report, in Prometheus text or OpenMetrics.
+//!
+//! Rendered from the published report on each scrape, so label sets of cgroups that
+//! vanished are gone as soon as the next collection is published. Names and labels are
+//! the contract in docs/metrics.md: prefix `memglass_`, base units, `_total` counters,
+//! labels `namespace`, `pod`, `container` (empty when unknown) and `cgroup` (always).
+
+mod encode;
+
+use memglass_analyse::{CgroupReport, MemoryReport, NodeReport};
+
+use encode::{labels, Encoder};
+pub use encode::{Format, Kind};
+
+use crate::shared::{Health, Shared};
+
+/// A named figure of a cgroup's memory.
+pub type CgroupFigure = (&'static str, fn(&MemoryReport) -> Option<u64>);
+/// A named figure of the node.
+pub type NodeFigure = (&'static str, fn(&NodeReport) -> Option<u64>);
+
+/// Per-cgroup memory figures exported as `memglass_cgroup_memory_bytes{type=…}`.
+/// Parts overlap (active_anon is part of anon, shmem of file): never sum across `type`.
+pub const CGROUP_TYPES: [CgroupFigure; 14] = [
+    ("anon", |m| m.anon),
+    ("active_anon", |m| m.active_anon),
+    ("inactive_anon", |m| m.inactive_anon),
+    ("file", |m| m.file),
+    ("active_file", |m| m.active_file),
+    ("inactive_file", |m| m.inactive_file),
+    ("shmem", |m| m.shmem),
+    ("file_mapped", |m| m.file_mapped),
+    ("file_dirty", |m| m.file_dirty),
+    ("file_writeback", |m| m.file_writeback),
+    ("kernel", |m| m.kernel),
+    ("swap", |m| m.swap),
+    ("unevictable", |m| m.unevictable),
+    ("peak", |m| m.peak),
+];
+
+/// Node figures exported as `memglass_node_memory_bytes{type=…}`.
+pub const NODE_TYPES: [NodeFigure; 23] = [
+    ("mem_total", |n| Some(n.mem_total)),
+    ("mem_free", |n| Some(n.mem_free)),
+    ("mem_available", |n| n.mem_available),
+    ("buffers", |n| n.buffers),
+    ("active_anon", |n| n.active_anon),
+    ("inactive_anon", |n| n.inactive_anon),
+    ("active_file", |n| n.active_file),
+    ("inactive_file", |n| n.inactive_file),
+    ("unevictable", |n| n.unevictable),
+    ("shmem", |n| n.shmem),
+    ("dirty", |n| n.dirty),
+    ("writeback", |n| n.writeback),
+    ("slab_reclaimable", |n| n.slab_reclaimable),
+    ("slab_unreclaimable", |n| n.slab_unreclaimable),
+    ("kernel_stack", |n| n.kernel_stack),
+    ("pagetables", |n| n.pagetables),
+    ("vmalloc", |n| n.vmalloc),
+    ("percpu", |n| n.percpu),
+    ("hugetlb", |n| n.hugetlb),
+    ("application", |n| Some(n.application)),
+    ("kernel_named", |n| Some(n.kernel_named)),
+    ("alloc_page", |n| Some(n.alloc_page)),
+    ("kernel", |n| Some(n.kernel)),
+];
+
+/// The four identity labels of a cgroup, escaped and joined.
+pub fn cgroup_labels(cgroup: &CgroupReport) -> String {
+    labels(&[
+        ("namespace", cgroup.namespace.as_deref().unwrap_or("")),
+        ("pod", cgroup.pod.as_deref().unwrap_or("")),
+        ("container", cgroup.container.as_deref().unwrap_or("")),
+        ("cgroup", &cgroup.path),
+    ])
+}
+
+/// Render the whole exposition.
+pub fn render(shared: &Shared, format: Format) -> String {
+    let report = shared.latest();
+    let cgroups = report.as_ref().map_or(0, |r| r.snapshot.cgroups.len());
+    // About 24 samples of ~150 bytes per cgroup: reserve once.
+    let mut out = String::with_capacity(4096 + cgroups * 3600);
+    let mut e = Encoder::new(&mut out, format);
+    if let Some(report) = &report {
+        let label_sets: Vec<String> = report.snapshot.cgroups.iter().map(cgroup_labels).collect();
+        write_cgroups(&mut e, &report.snapshot.cgroups, &label_sets);
+        write_node(
+            &mut e,
+            &report.snapshot.node,
+            report.snapshot.reconciliation.residual,
+        );
+        write_collection(&mut e, report);
+    }
+    write_agent(&mut e, &shared.health);
+    e.finish();
+    out
+}
+
+fn write_cgroups(e: &mut Encoder<'_>, cgroups: &[CgroupReport], label_sets: &[String]) {
+    let each = |e: &mut Encoder<'_>, f: &dyn Fn(&CgroupReport) -> Option<u64>| {
+        for (cgroup, labels) in cgroups.iter().zip(label_sets) {
+            if let Some(value) = f(cgroup) {
+                e.sample(labels, None, value);
+            }
+        }
+    };
+    e.family(
+        "memglass_cgroup_memory_usage_bytes",
+        Kind::Gauge,
+        "Memory charged to the cgroup and its descendants (v2 memory.current, v1 memory.usage_in_bytes).",
+    );
+    each(e, &|c| c.memory.usage);
+    e.family(
+        "memglass_cgroup_memory_bytes",
+        Kind::Gauge,
+        "Memory of the cgroup by type, from memory.stat (types overlap: do not sum across type).",
+    );
+    for (cgroup, labels) in cgroups.iter().zip(label_sets) {
+        for (name, figure) in CGROUP_TYPES {
+            if let Some(value) = figure(&cgroup.memory) {
+                e.sample(labels, Some(("type", name)), value);
+            }
+        }
+    }
+    e.family(
+        "memglass_cgroup_memory_working_set_bytes",
+        Kind::Gauge,
+        "Working set as the seeds define it: inactive_anon + active_anon + active_file.",
+    );
+    each(e, &|c| c.memory.working_set);
+    e.family(
+        "memglass_cgroup_memory_working_set_kubelet_bytes",
+        Kind::Gauge,
+        "Working set as kubelet evicts on it: usage - inactive_file, floored at 0.",
+    );
+    each(e, &|c| c.memory.working_set_kubelet);
+    e.family(
+        "memglass_cgroup_memory_limit_bytes",
+        Kind::Gauge,
+        "Hard memory limit (v2 memory.max, v1 memory.limit_in_bytes); absent when unlimited.",
+    );
+    each(e, &|c| c.memory.limit);
+    e.family(
+        "memglass_cgroup_memory_events",
+        Kind::Counter,
+        "Memory events of the cgroup and its descendants (memory.events; v1 oom_kill summed up the tree, failcnt).",
+    );
+    for (cgroup, labels) in cgroups.iter().zip(label_sets) {
+        let ev = &cgroup.events;
+        for (name, value) in [
+            ("low", ev.low),
+            ("high", ev.high),
+            ("max", ev.max),
+            ("oom", ev.oom),
+            ("oom_kill", ev.oom_kill),
+            ("oom_group_kill", ev.oom_group_kill),
+            ("failcnt", ev.failcnt),
+        ] {
+            if let Some(value) = value {
+                e.sample(labels, Some(("event", name)), value);
+            }
+        }
+    }
+    e.family(
+        "memglass_cgroup_memory_pressure_stalled_seconds",
+        Kind::Counter,
+        "Time tasks of the cgroup stalled on memory (v2 memory.pressure total; kind some or full).",
+    );
+    for (cgroup, labels) in cgroups.iter().zip(label_sets) {
+        if let Some(pressure) = &cgroup.pressure {
+            let secs = |usec: u64| usec as f64 / 1e6;
+            e.sample(
+                labels,
+                Some(("kind", "some")),
+                secs(pressure.some.total_usec),
+            );
+            if let Some(full) = &pressure.full {
+                e.sample(labels, Some(("kind", "full")), secs(full.total_usec));
+            }
+        }
+    }
+}
+
+fn write_node(e: &mut Encoder<'_>, node: &NodeReport, residual: i64) {
+    e.family(
+        "memglass_node_memory_bytes",
+        Kind::Gauge,
+        "Node memory by type from /proc/meminfo; application, kernel_named, alloc_page and kernel are memglass's breakdown.",
+    );
+    for (name, figure) in NODE_TYPES {
+        if let Some(value) = figure(node) {
+            e.sample("", Some(("type", name)), value);
+        }
+    }
+    e.family(
+        "memglass_node_memory_available_bytes",
+        Kind::Gauge,
+        "kubelet's eviction signal: MemTotal - (root usage - root inactive_file).",
+    );
+    if let Some(value) = node.memory_available {
+        e.sample("", None, value);
+    }
+    e.family(
+        "memglass_node_reconciliation_residual_bytes",
+        Kind::Gauge,
+        "MemTotal minus (top-level cgroups + memory outside them + free): what nothing explains.",
+    );
+    e.sample("", None, residual);
+    e.family(
+        "memglass_node_oom_kills",
+        Kind::Counter,
+        "OOM kills since boot (/proc/vmstat oom_kill).",
+    );
+    if let Some(value) = node.oom_kill {
+        e.sample("", None, value);
+    }
+}
+
+fn write_collection(e: &mut Encoder<'_>, report: &crate::Report) {
+    e.family(
+        "memglass_agent_collection_duration_seconds",
+        Kind::Gauge,
+        "Wall time of the last collection.",
+    );
+    e.sample("", None, report.duration.as_secs_f64());
+    e.family(
+        "memglass_agent_last_collection_timestamp_seconds",
+        Kind::Gauge,
+        "When the last collection started (Unix time).",
+    );
+    e.sample("", None, report.unix_seconds());
+    e.family(
+        "memglass_agent_cgroups",
+        Kind::Gauge,
+        "Memory cgroups in the last collection.",
+    );
+    e.sample("", None, report.snapshot.cgroups.len());
+}
+
+fn write_agent(e: &mut Encoder<'_>, health: &Health) {
+    e.family("memglass_build", Kind::Info, "The agent's version.");
+    e.sample(&labels(&[("version", env!("CARGO_PKG_VERSION"))]), None, 1);
+    let counters: [(&str, &str, u64); 9] = [
+        (
+            "memglass_agent_collections",
+            "Collections that produced a report.",
+            Health::get(&health.collections),
+        ),
+        (
+            "memglass_agent_collection_errors",
+            "Collections that failed as a whole.",
+            Health::get(&health.collection_errors),
+        ),
+        (
+            "memglass_agent_vanished_cgroups",
+            "Cgroups that vanished while being read.",
+            Health::get(&health.vanished_cgroups),
+        ),
+        (
+            "memglass_agent_scrapes",
+            "/metrics requests answered.",
+            Health::get(&health.scrapes),
+        ),
+        (
+            "memglass_agent_api_requests",
+            "JSON API requests answered.",
+            Health::get(&health.api_requests),
+        ),
+        (
+            "memglass_agent_unauthorized_requests",
+            "Requests refused for a missing or wrong bearer token.",
+            Health::get(&health.unauthorized),
+        ),
+        (
+            "memglass_agent_store_rows",
+            "Sample rows written to the history database.",
+            Health::get(&health.store_rows),
+        ),
+        (
+            "memglass_agent_store_errors",
+            "History database writes that failed.",
+            Health::get(&health.store_errors),
+        ),
+        (
+            "memglass_agent_oom_events",
+            "OOM kills recorded as events.",
+            Health::get(&health.oom_events),
+        ),
+    ];
+    for (name, help, value) in counters {
+        e.family(name, Kind::Counter, help);
+        e.sample("", None, value);
+    }
+    e.family(
+        "memglass_agent_collection_cpu_seconds",
+        Kind::Counter,
+        "CPU time used by the collector thread.",
+    );
+    e.sample(
+        "",
+        None,
+        Health::get(&health.collection_cpu_usec) as f64 / 1e6,
+    );
+    e.family(
+        "memglass_collect_errors",
+        Kind::Counter,
+        "Parts of collections that could not be read (gaps), by source.",
+    );
+    for (source, count) in health.gaps() {
+        e.sample(&labels(&[("source", source)]), None, count);
+    }
+    e.family(
+        "memglass_agent_resident_memory_bytes",
+        Kind::Gauge,
+        "Resident memory of the agent process at the last collection.",
+    );
+    e.sample("", None, Health::get(&health.resident_bytes));
+}

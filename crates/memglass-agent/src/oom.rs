@@ -1,0 +1,366 @@
+//! OOM kills as events: from the kernel log when the binary provides it ([`KernelOom`]),
+//! otherwise from the cgroup and node counters ([`CounterWatch`]).
+//!
+//! Counters say *that* and *where* a kill happened, within one interval: v2's
+//! `memory.events.local` (and v1's own `oom_control`) name the victim's cgroup, a local
+//! `oom` (v2) or `failcnt` (v1) increase names whose limit was hit, and the node's
+//! `vmstat oom_kill` catches kills outside any cgroup still present. The kernel log adds
+//! the process, the constraint and its RSS at the kill; when it is followed, it replaces
+//! the counters so nothing is counted twice.
+
+use std::collections::HashMap;
+
+use memglass_analyse::{CgroupReport, Snapshot};
+use memglass_identify::CgroupKind;
+
+use crate::store::HistoryPoint;
+
+/// Where an event came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OomSource {
+    /// A kernel OOM report (`/dev/kmsg`).
+    KernelLog,
+    /// A cgroup's oom_kill counter went up.
+    CgroupCounters,
+    /// /proc/vmstat oom_kill went up with no cgroup to account for it.
+    NodeCounter,
+}
+
+/// One OOM kill (or several in one interval, from counters), as stored and served.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct OomEvent {
+    /// Database id (null until stored).
+    #[serde(default)]
+    pub id: Option<i64>,
+    /// Unix seconds (for counters: the collection that saw it).
+    pub time: i64,
+    /// The same, RFC 3339.
+    pub time_rfc3339: String,
+    /// Where the event came from.
+    pub source: OomSource,
+    /// Processes killed (1 for a kernel report).
+    pub kills: u64,
+    /// The victim's cgroup (the kernel's task_memcg); null when unknown.
+    pub cgroup: Option<String>,
+    /// The cgroup whose limit was hit (oom_memcg); null when unknown or a node OOM.
+    pub oom_memcg: Option<String>,
+    /// node, kubepods, qos, pod, container, cgroup or unknown (PRODUCT.md §2.3).
+    pub scope: String,
+    /// CONSTRAINT_MEMCG / CONSTRAINT_NONE (kernel log only).
+    pub constraint: Option<String>,
+    /// Victim's namespace.
+    pub namespace: Option<String>,
+    /// Victim's pod.
+    pub pod: Option<String>,
+    /// Victim's container.
+    pub container: Option<String>,
+    /// Victim's pod UID.
+    pub pod_uid: Option<String>,
+    /// Victim's container id.
+    pub container_id: Option<String>,
+    /// Killed process (kernel log only).
+    pub pid: Option<u32>,
+    /// Killed process name (kernel log only).
+    pub comm: Option<String>,
+    /// Its anonymous RSS at the kill (kernel log only).
+    pub anon_rss: Option<u64>,
+    /// Its file RSS at the kill (kernel log only).
+    pub file_rss: Option<u64>,
+    /// Its shmem RSS at the kill (kernel log only).
+    pub shmem_rss: Option<u64>,
+    /// The limit that was hit, at the last sample before the kill.
+    pub limit: Option<u64>,
+    /// What filled the memory whose limit was hit: anon, shmem, file or kernel.
+    pub cause: Option<String>,
+    /// Figures of that cgroup at the last sample before the kill.
+    pub memory: Option<HistoryPoint>,
+    /// Anything a reader should know (e.g. the victim's cgroup had already vanished).
+    pub note: Option<String>,
+    /// Flight recorder: the victim's samples of the minutes before the kill.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub flight: Vec<HistoryPoint>,
+}
+
+/// A kernel OOM report, as the kernel-log reader gives it (the seam for `memglass oom`'s
+/// parser: the binary converts its events into these).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct KernelOom {
+    /// Unix seconds of the report.
+    pub time: i64,
+    /// Killed process.
+    pub pid: Option<u32>,
+    /// Its name.
+    pub comm: Option<String>,
+    /// `CONSTRAINT_MEMCG`, `CONSTRAINT_NONE`, …
+    pub constraint: Option<String>,
+    /// Whose limit was hit.
+    pub oom_memcg: Option<String>,
+    /// The victim's cgroup.
+    pub task_memcg: Option<String>,
+    /// RSS parts of the victim, bytes.
+    pub anon_rss: Option<u64>,
+    /// File RSS.
+    pub file_rss: Option<u64>,
+    /// Shmem RSS.
+    pub shmem_rss: Option<u64>,
+}
+
+/// The scope PRODUCT.md §2.3 names for an OOM whose limit belonged to `oom_memcg`.
+pub fn scope_of(oom_memcg: Option<&str>) -> &'static str {
+    match oom_memcg.map(|path| memglass_identify::identify(path).kind) {
+        None | Some(CgroupKind::Root) => "node",
+        Some(CgroupKind::Kubepods) => "kubepods",
+        Some(CgroupKind::Qos) => "qos",
+        Some(CgroupKind::Pod) => "pod",
+        Some(CgroupKind::Container) => "container",
+        Some(_) => "cgroup",
+    }
+}
+
+/// Counters of one cgroup that OOM detection compares between collections.
+#[derive(Debug, Clone, Copy, Default)]
+struct Counters {
+    kills_local: u64,
+    kills_tree: u64,
+    ooms_local: u64,
+    failcnt: u64,
+}
+
+fn counters(c: &CgroupReport) -> Counters {
+    let local = c.events_local.unwrap_or(c.events);
+    Counters {
+        kills_local: local.oom_kill.unwrap_or(0),
+        kills_tree: c.events.oom_kill.unwrap_or(0),
+        ooms_local: local.oom.unwrap_or(0),
+        failcnt: local.failcnt.unwrap_or(0),
+    }
+}
+
+/// Finds OOM kills by comparing counters of consecutive collections.
+#[derive(Debug, Default)]
+pub struct CounterWatch {
+    previous: Option<(HashMap<String, Counters>, u64)>,
+}
+
+impl CounterWatch {
+    /// Compare `now` with the previous collection (`before`, its analysed snapshot, gives
+    /// the figures just before the kill). The first call only sets the baseline.
+    pub fn observe(
+        &mut self,
+        time: i64,
+        now: &Snapshot,
+        before: Option<&Snapshot>,
+    ) -> Vec<OomEvent> {
+        let current: HashMap<String, Counters> = now
+            .cgroups
+            .iter()
+            .map(|c| (c.path.clone(), counters(c)))
+            .collect();
+        let node_kills = now.node.oom_kill.unwrap_or(0);
+        let Some((previous, previous_node)) = self.previous.replace((current, node_kills)) else {
+            return Vec::new();
+        };
+        let Some((current, _)) = &self.previous else {
+            return Vec::new();
+        };
+        let delta = |path: &str, f: fn(&Counters) -> u64| {
+            let now = current.get(path).map_or(0, f);
+            // A cgroup that appeared since the last collection started at zero.
+            let then = previous.get(path).map_or(0, f);
+            now.saturating_sub(then)
+        };
+        let mut children_kills: HashMap<&str, u64> = HashMap::new();
+        for cgroup in &now.cgroups {
+            if let Some(parent) = parent(&cgroup.path) {
+                *children_kills.entry(parent).or_default() += delta(&cgroup.path, |c| c.kills_tree);
+            }
+        }
+        let mut events = Vec::new();
+        for cgroup in &now.cgroups {
+            let own = delta(&cgroup.path, |c| c.kills_local);
+            let children = children_kills
+                .get(cgroup.path.as_str())
+                .copied()
+                .unwrap_or(0);
+            // v2: kills counted in this subtree but by no cgroup still present.
+            let vanished = delta(&cgroup.path, |c| c.kills_tree)
+                .saturating_sub(children)
+                .saturating_sub(own);
+            for (kills, note) in [
+                (own, None),
+                (
+                    vanished,
+                    Some("the victim's cgroup (a descendant of this one) vanished before the collection"),
+                ),
+            ] {
+                if kills > 0 && !cgroup.is_root() {
+                    let hit = limit_hit(now, &cgroup.path, |p| {
+                        delta(p, |c| c.ooms_local) + delta(p, |c| c.failcnt)
+                    });
+                    let mut event = event_for(time, OomSource::CgroupCounters, Some(cgroup), hit, before);
+                    event.kills = kills;
+                    event.note = note.map(str::to_owned);
+                    events.push(event);
+                }
+            }
+        }
+        let accounted: u64 = events.iter().map(|e| e.kills).sum();
+        let unaccounted = node_kills
+            .saturating_sub(previous_node)
+            .saturating_sub(accounted);
+        if unaccounted > 0 {
+            let mut event = event_for(time, OomSource::NodeCounter, None, None, before);
+            event.kills = unaccounted;
+            event.note = Some(
+                "counted by /proc/vmstat oom_kill only: the victim was outside every memory cgroup still present".into(),
+            );
+            events.push(event);
+        }
+        events
+    }
+}
+
+/// The deepest cgroup from `victim` up whose limit-hit counters went up, if any.
+fn limit_hit(now: &Snapshot, victim: &str, increased: impl Fn(&str) -> u64) -> Option<String> {
+    let mut path = Some(victim);
+    while let Some(p) = path {
+        let limited = now
+            .cgroups
+            .iter()
+            .any(|c| c.path == p && c.memory.limit.is_some());
+        if limited && increased(p) > 0 {
+            return Some(p.to_owned());
+        }
+        path = parent(p);
+    }
+    None
+}
+
+/// Build an event for a victim cgroup (or none), with the limit-hit cgroup's figures
+/// from the collection before the kill.
+pub fn event_for(
+    time: i64,
+    source: OomSource,
+    victim: Option<&CgroupReport>,
+    oom_memcg: Option<String>,
+    before: Option<&Snapshot>,
+) -> OomEvent {
+    let subject = oom_memcg
+        .as_deref()
+        .or(victim.map(|v| v.path.as_str()))
+        .and_then(|p| before.and_then(|b| b.cgroups.iter().find(|c| c.path == p)));
+    let scope = match (&oom_memcg, victim) {
+        (Some(path), _) => scope_of(Some(path)),
+        (None, None) => "node",
+        (None, Some(_)) => "unknown",
+    };
+    OomEvent {
+        id: None,
+        time,
+        time_rfc3339: crate::shared::rfc3339(time),
+        source,
+        kills: 1,
+        cgroup: victim.map(|v| v.path.clone()),
+        oom_memcg,
+        scope: scope.to_owned(),
+        constraint: None,
+        namespace: victim.and_then(|v| v.namespace.clone()),
+        pod: victim.and_then(|v| v.pod.clone()),
+        container: victim.and_then(|v| v.container.clone()),
+        pod_uid: victim.and_then(|v| v.pod_uid.clone()),
+        container_id: victim.and_then(|v| v.container_id.clone()),
+        pid: None,
+        comm: None,
+        anon_rss: None,
+        file_rss: None,
+        shmem_rss: None,
+        limit: subject.and_then(|s| s.memory.limit),
+        cause: subject.and_then(cause),
+        memory: subject.map(|s| point(time, s)),
+        note: None,
+        flight: Vec::new(),
+    }
+}
+
+/// Turn a kernel report into an event, naming the victim from the snapshots.
+pub fn from_kernel(report: &KernelOom, now: &Snapshot, before: Option<&Snapshot>) -> OomEvent {
+    let find = |path: &str| {
+        before
+            .and_then(|b| b.cgroups.iter().find(|c| c.path == path))
+            .or_else(|| now.cgroups.iter().find(|c| c.path == path))
+    };
+    let victim = report.task_memcg.as_deref().and_then(find);
+    let mut event = event_for(
+        report.time,
+        OomSource::KernelLog,
+        victim,
+        report.oom_memcg.clone().filter(|p| p != "/"),
+        before,
+    );
+    if victim.is_none() {
+        event.cgroup = report.task_memcg.clone();
+        if let Some(path) = &report.task_memcg {
+            let identity = memglass_identify::identify(path);
+            event.pod_uid = identity.pod_uid;
+            event.container_id = identity.container_id;
+        }
+    }
+    if report.constraint.as_deref() == Some("CONSTRAINT_NONE") {
+        event.scope = "node".into();
+    }
+    event.constraint = report.constraint.clone();
+    event.pid = report.pid;
+    event.comm = report.comm.clone();
+    event.anon_rss = report.anon_rss;
+    event.file_rss = report.file_rss;
+    event.shmem_rss = report.shmem_rss;
+    event
+}
+
+/// What filled a cgroup: the largest of anon, shmem, other page cache and kernel memory.
+fn cause(c: &CgroupReport) -> Option<String> {
+    let m = &c.memory;
+    let shmem = m.shmem.unwrap_or(0);
+    let parts = [
+        ("anon", m.anon.unwrap_or(0)),
+        ("shmem", shmem),
+        ("file", m.file.unwrap_or(0).saturating_sub(shmem)),
+        ("kernel", m.kernel.unwrap_or(0)),
+    ];
+    parts
+        .iter()
+        .filter(|(_, v)| *v > 0)
+        .max_by_key(|(_, v)| *v)
+        .map(|(name, _)| (*name).to_owned())
+}
+
+fn point(t: i64, c: &CgroupReport) -> HistoryPoint {
+    let m = &c.memory;
+    HistoryPoint {
+        t,
+        usage: m.usage,
+        limit: m.limit,
+        anon: m.anon,
+        active_anon: m.active_anon,
+        inactive_anon: m.inactive_anon,
+        file: m.file,
+        active_file: m.active_file,
+        inactive_file: m.inactive_file,
+        shmem: m.shmem,
+        file_dirty: m.file_dirty,
+        kernel: m.kernel,
+        oom_kill: c.events.oom_kill,
+        working_set: m.working_set,
+        working_set_kubelet: m.working_set_kubelet,
+    }
+}
+
+fn parent(path: &str) -> Option<&str> {
+    match path.rfind('/') {
+        _ if path == "/" => None,
+        Some(0) => Some("/"),
+        Some(at) => Some(&path[..at]),
+        None => None,
+    }
+}

@@ -1,0 +1,112 @@
+//! The HTTP server: routes, bearer-token checks, JSON errors, the embedded dashboard.
+
+use std::sync::Arc;
+
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+
+use crate::api::{self, ApiError};
+use crate::assets;
+use crate::metrics::{self, Format};
+use crate::shared::{Health, Shared};
+
+/// Every route of the agent.
+pub fn router(shared: Arc<Shared>) -> Router {
+    let data = Router::new()
+        .route("/metrics", get(metrics_handler))
+        .nest("/api/v1", api::router())
+        .route("/api", get(api::not_found))
+        .route("/api/*rest", get(api::not_found))
+        .route_layer(middleware::from_fn_with_state(
+            Arc::clone(&shared),
+            require_token,
+        ));
+    Router::new()
+        .route("/", get(assets::index))
+        .route("/assets/:name", get(assets::asset))
+        .merge(data)
+        .fallback(api::not_found)
+        .method_not_allowed_fallback(api::method_not_allowed)
+        .with_state(shared)
+}
+
+/// Serve until the process ends.
+pub async fn serve(shared: Arc<Shared>, listener: tokio::net::TcpListener) -> crate::Result<()> {
+    let addr = listener
+        .local_addr()
+        .unwrap_or_else(|_| std::net::SocketAddr::from(([127, 0, 0, 1], 0)));
+    axum::serve(listener, router(shared))
+        .await
+        .map_err(|source| crate::Error::Serve { addr, source })
+}
+
+async fn metrics_handler(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Response {
+    let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok());
+    let format = Format::negotiate(accept);
+    let body = metrics::render(&shared, format);
+    Health::add(&shared.health.scrapes, 1);
+    ([(header::CONTENT_TYPE, format.content_type())], body).into_response()
+}
+
+/// With a token configured, `/metrics` and `/api` need `Authorization: Bearer <token>`.
+/// The dashboard's static files do not (they hold no data); its scripts send the token.
+async fn require_token(
+    State(shared): State<Arc<Shared>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let Some(token) = &shared.token else {
+        return next.run(request).await;
+    };
+    let given = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim);
+    match given {
+        Some(given) if constant_time_eq(given.as_bytes(), token.as_bytes()) => {
+            next.run(request).await
+        }
+        _ => {
+            Health::add(&shared.health.unauthorized, 1);
+            let mut response = ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "this agent needs a bearer token: send Authorization: Bearer <token>",
+            )
+            .into_response();
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                header::HeaderValue::from_static("Bearer realm=\"memglass\""),
+            );
+            response
+        }
+    }
+}
+
+/// Compare without an early exit, so response time does not tell how much of a guess
+/// was right.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    let mut diff = a.len() ^ b.len();
+    for (i, &x) in a.iter().enumerate() {
+        diff |= usize::from(x ^ b.get(i % b.len().max(1)).copied().unwrap_or(0));
+    }
+    diff == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::constant_time_eq;
+
+    #[test]
+    fn token_comparison() {
+        assert!(constant_time_eq(b"secret", b"secret"));
+        assert!(!constant_time_eq(b"secret", b"secreT"));
+        assert!(!constant_time_eq(b"secret", b"secret2"));
+        assert!(!constant_time_eq(b"", b"secret"));
+    }
+}

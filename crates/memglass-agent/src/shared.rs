@@ -1,0 +1,162 @@
+//! State shared between the collector thread and the request handlers.
+//!
+//! One writer (the collector) publishes each new [`Report`] with `arc-swap`; handlers load
+//! the current `Arc` without locking, so a slow scrape never delays a collection and a
+//! collection never blocks a scrape. [`Health`] is a set of atomics the collector bumps.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use arc_swap::ArcSwapOption;
+use memglass_analyse::Snapshot;
+
+use crate::store::Store;
+
+/// One collection: the analysed snapshot and when and how it was taken.
+#[derive(Debug, Clone)]
+pub struct Report {
+    /// 1 for the first collection since start, then counting up.
+    pub seq: u64,
+    /// Wall-clock time the collection started.
+    pub taken_at: SystemTime,
+    /// How long it took (wall).
+    pub duration: Duration,
+    /// What was found.
+    pub snapshot: Snapshot,
+}
+
+impl Report {
+    /// `taken_at` as Unix seconds.
+    pub fn unix_seconds(&self) -> i64 {
+        unix_seconds(self.taken_at)
+    }
+}
+
+/// Unix seconds of a wall-clock time (0 before the epoch).
+pub fn unix_seconds(time: SystemTime) -> i64 {
+    time.duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+/// RFC 3339 (seconds) of Unix seconds.
+pub fn rfc3339(unix: i64) -> String {
+    let time = SystemTime::UNIX_EPOCH + Duration::from_secs(u64::try_from(unix).unwrap_or(0));
+    humantime::format_rfc3339_seconds(time).to_string()
+}
+
+/// The agent's own counters (exported as `memglass_agent_*`).
+#[derive(Debug, Default)]
+pub struct Health {
+    /// Collections that produced a report.
+    pub collections: AtomicU64,
+    /// Collections that failed as a whole.
+    pub collection_errors: AtomicU64,
+    /// Cgroups that vanished while being read, summed over collections.
+    pub vanished_cgroups: AtomicU64,
+    /// CPU time the collector thread used, in microseconds.
+    pub collection_cpu_usec: AtomicU64,
+    /// /metrics requests answered.
+    pub scrapes: AtomicU64,
+    /// JSON API requests answered.
+    pub api_requests: AtomicU64,
+    /// Requests refused for a missing or wrong token.
+    pub unauthorized: AtomicU64,
+    /// Sample rows written to the history.
+    pub store_rows: AtomicU64,
+    /// History writes that failed.
+    pub store_errors: AtomicU64,
+    /// OOM kills recorded as events.
+    pub oom_events: AtomicU64,
+    /// Resident memory of the agent process at the last collection (bytes).
+    pub resident_bytes: AtomicU64,
+    /// Parts of collections that could not be read, by source (gaps).
+    pub gaps: Mutex<BTreeMap<&'static str, u64>>,
+    /// The last collection or store error, in one line.
+    pub last_error: Mutex<Option<String>>,
+}
+
+impl Health {
+    /// Add `n` to a counter.
+    pub fn add(counter: &AtomicU64, n: u64) {
+        counter.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// Read a counter.
+    pub fn get(counter: &AtomicU64) -> u64 {
+        counter.load(Ordering::Relaxed)
+    }
+
+    /// Remember the latest error for /api/v1/health.
+    pub fn set_error(&self, error: Option<String>) {
+        if let Ok(mut last) = self.last_error.lock() {
+            *last = error;
+        }
+    }
+
+    /// The latest error.
+    pub fn error(&self) -> Option<String> {
+        self.last_error.lock().ok().and_then(|e| e.clone())
+    }
+
+    /// Count one collection's gaps by source.
+    pub fn count_gaps(&self, snapshot: &Snapshot) {
+        if let Ok(mut gaps) = self.gaps.lock() {
+            for gap in &snapshot.gaps {
+                *gaps.entry(gap.source).or_insert(0) += 1;
+            }
+        }
+    }
+
+    /// Gaps by source so far.
+    pub fn gaps(&self) -> BTreeMap<&'static str, u64> {
+        self.gaps.lock().map(|g| g.clone()).unwrap_or_default()
+    }
+}
+
+/// What the collector and the handlers share.
+#[derive(Debug)]
+pub struct Shared {
+    /// The latest report (`None` until the first collection).
+    pub report: ArcSwapOption<Report>,
+    /// The agent's counters.
+    pub health: Health,
+    /// The history (its own read connection; the collector writes through another).
+    pub store: Mutex<Store>,
+    /// The database file.
+    pub db_path: PathBuf,
+    /// When the agent started.
+    pub started_at: SystemTime,
+    /// The collection interval.
+    pub interval: Duration,
+    /// History retention (the API picks raw or one-minute samples from it).
+    pub retention: crate::Retention,
+    /// Whether request handlers need a bearer token.
+    pub token: Option<String>,
+    /// Where OOM kills come from (`kernel log` or `cgroup counters`), for /api/v1/health.
+    pub oom_source: Mutex<String>,
+}
+
+impl Shared {
+    /// Shared state around a read connection to the history.
+    pub fn new(store: Store, config: &crate::Config) -> Arc<Shared> {
+        Arc::new(Shared {
+            report: ArcSwapOption::const_empty(),
+            health: Health::default(),
+            db_path: config.db.clone(),
+            store: Mutex::new(store),
+            started_at: SystemTime::now(),
+            interval: config.interval,
+            retention: config.retention,
+            token: config.token.clone(),
+            oom_source: Mutex::new("cgroup counters".into()),
+        })
+    }
+
+    /// The latest report.
+    pub fn latest(&self) -> Option<Arc<Report>> {
+        self.report.load_full()
+    }
+}

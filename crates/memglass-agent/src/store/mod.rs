@@ -1,0 +1,127 @@
+//! The agent's history: one SQLite file in WAL mode (it survives `kill -9`: a committed
+//! collection is on disk, an interrupted one is rolled back on the next open).
+//!
+//! Tables (documented for people reading the file with `sqlite3`):
+//! - `series`: one row per cgroup path ever seen, with its identity frozen at capture time
+//!   (kind, pod UID, namespace, pod, container), first and last seen.
+//! - `samples`: `(series, res, t)` → the figures the dashboard charts, in bytes. `res` 0
+//!   is one row per collection, `res` 1 one-minute averages. Derived figures (working
+//!   sets) are recomputed on read from the stored parts, as the analyse stage does.
+//! - `node_samples`: the node breakdown, same resolutions.
+//! - `oom_events`: one row per OOM kill, its JSON, and the flight recorder: the victim's
+//!   samples of the minutes before the kill.
+//!
+//! The raw `memory.stat` maps are not stored: 13 integers per cgroup per collection keep
+//! the write path cheap (1,000 cgroups in one transaction).
+
+mod read;
+mod write;
+
+use std::path::Path;
+
+use rusqlite::Connection;
+
+use crate::error::{Error, Result};
+
+pub use read::{HistoryPoint, NodePoint, Resolution};
+pub use write::Writer;
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS series (
+    id INTEGER PRIMARY KEY,
+    path TEXT NOT NULL UNIQUE,
+    kind TEXT NOT NULL,
+    pod_uid TEXT, namespace TEXT, pod TEXT, container TEXT,
+    first_seen INTEGER NOT NULL,
+    last_seen INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS samples (
+    series INTEGER NOT NULL,
+    res INTEGER NOT NULL,
+    t INTEGER NOT NULL,
+    usage INTEGER, lim INTEGER, anon INTEGER, active_anon INTEGER, inactive_anon INTEGER,
+    file INTEGER, active_file INTEGER, inactive_file INTEGER, shmem INTEGER,
+    file_dirty INTEGER, kernel INTEGER, oom_kill INTEGER,
+    PRIMARY KEY (series, res, t)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS node_samples (
+    res INTEGER NOT NULL,
+    t INTEGER NOT NULL,
+    mem_total INTEGER, mem_free INTEGER, mem_available INTEGER, application INTEGER,
+    kernel INTEGER, alloc_page INTEGER, memory_available INTEGER,
+    PRIMARY KEY (res, t)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS oom_events (
+    id INTEGER PRIMARY KEY,
+    t INTEGER NOT NULL,
+    cgroup TEXT,
+    event TEXT NOT NULL,
+    flight TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS oom_events_t ON oom_events (t);
+";
+
+/// A connection to the history database.
+#[derive(Debug)]
+pub struct Store {
+    conn: Connection,
+    path: std::path::PathBuf,
+}
+
+impl Store {
+    /// Open (creating if needed) the database at `path`, in WAL mode.
+    pub fn open(path: &Path) -> Result<Store> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|source| Error::CreateDir {
+                path: dir.to_path_buf(),
+                source,
+            })?;
+        }
+        let wrap = |source| Error::Store {
+            path: path.to_path_buf(),
+            source,
+        };
+        let conn = Connection::open(path).map_err(wrap)?;
+        // WAL: readers never block the writer, and a crash loses at most the collection
+        // being written. NORMAL sync is safe in WAL mode (no corruption, only the last
+        // commits may be lost on power failure).
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(wrap)?;
+        conn.pragma_update(None, "synchronous", "NORMAL")
+            .map_err(wrap)?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))
+            .map_err(wrap)?;
+        conn.execute_batch(SCHEMA).map_err(wrap)?;
+        Ok(Store {
+            conn,
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn wrap(&self) -> impl Fn(rusqlite::Error) -> Error + '_ {
+        move |source| Error::Store {
+            path: self.path.clone(),
+            source,
+        }
+    }
+
+    /// Bytes on disk: the database and its write-ahead log.
+    pub fn size_on_disk(&self) -> u64 {
+        let wal = {
+            let mut p = self.path.clone().into_os_string();
+            p.push("-wal");
+            std::path::PathBuf::from(p)
+        };
+        [self.path.as_path(), wal.as_path()]
+            .iter()
+            .filter_map(|p| std::fs::metadata(p).ok())
+            .map(|m| m.len())
+            .sum()
+    }
+}

@@ -1,0 +1,286 @@
+//! The write path: one transaction per collection, one-minute downsampling, retention.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use memglass_analyse::Snapshot;
+use rusqlite::params;
+
+use super::Store;
+use crate::config::Retention;
+use crate::error::Result;
+use crate::oom::OomEvent;
+
+/// Identity columns of a series, to notice when names become known.
+type Names = (Option<String>, Option<String>, Option<String>);
+
+/// The collector's connection: caches series ids so a collection is one INSERT per cgroup.
+#[derive(Debug)]
+pub struct Writer {
+    store: Store,
+    series: HashMap<String, (i64, Names)>,
+    /// Raw samples before this minute (Unix seconds) are already averaged into `res` 1.
+    downsampled_to: Option<i64>,
+    /// When retention last ran.
+    pruned_at: i64,
+}
+
+impl Writer {
+    /// Open the database for writing.
+    pub fn open(path: &Path) -> Result<Writer> {
+        let store = Store::open(path)?;
+        let downsampled_to: Option<i64> = store
+            .conn
+            .query_row("SELECT max(t) + 60 FROM samples WHERE res = 1", [], |r| {
+                r.get(0)
+            })
+            .map_err(store.wrap())?;
+        let mut writer = Writer {
+            store,
+            series: HashMap::new(),
+            downsampled_to,
+            pruned_at: 0,
+        };
+        writer.load_series()?;
+        Ok(writer)
+    }
+
+    /// (Re)load the series cache from the database.
+    fn load_series(&mut self) -> Result<()> {
+        self.series.clear();
+        let mut stmt = self
+            .store
+            .conn
+            .prepare("SELECT id, path, namespace, pod, container FROM series")
+            .map_err(self.store.wrap())?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok((
+                    r.get::<_, String>(1)?,
+                    (r.get(0)?, (r.get(2)?, r.get(3)?, r.get(4)?)),
+                ))
+            })
+            .map_err(self.store.wrap())?;
+        for row in rows {
+            let (path, entry) = row.map_err(self.store.wrap())?;
+            self.series.insert(path, entry);
+        }
+        Ok(())
+    }
+
+    /// The underlying connection (for reads the collector needs, e.g. the flight recorder).
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Store one collection taken at `t` (Unix seconds); returns the sample rows written.
+    pub fn write(&mut self, t: i64, snapshot: &Snapshot) -> Result<usize> {
+        let tx = self
+            .store
+            .conn
+            .unchecked_transaction()
+            .map_err(|source| crate::Error::Store {
+                path: self.store.path.clone(),
+                source,
+            })?;
+        let mut rows = 0;
+        {
+            let mut new_series = tx
+                .prepare_cached(
+                    "INSERT INTO series (path, kind, pod_uid, namespace, pod, container, first_seen, last_seen)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)
+                     ON CONFLICT (path) DO UPDATE SET kind = ?2, pod_uid = ?3, namespace = ?4,
+                       pod = ?5, container = ?6, last_seen = ?7
+                     RETURNING id",
+                )
+                .map_err(wrap(&self.store))?;
+            let mut sample = tx
+                .prepare_cached(
+                    "INSERT OR REPLACE INTO samples VALUES (?1, 0, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+                )
+                .map_err(wrap(&self.store))?;
+            for cgroup in &snapshot.cgroups {
+                let names: Names = (
+                    cgroup.namespace.clone(),
+                    cgroup.pod.clone(),
+                    cgroup.container.clone(),
+                );
+                let id = match self.series.get(&cgroup.path) {
+                    Some((id, known)) if *known == names => *id,
+                    _ => {
+                        let id: i64 = new_series
+                            .query_row(
+                                params![
+                                    cgroup.path,
+                                    cgroup.kind.as_str(),
+                                    cgroup.pod_uid,
+                                    names.0,
+                                    names.1,
+                                    names.2,
+                                    t
+                                ],
+                                |r| r.get(0),
+                            )
+                            .map_err(wrap(&self.store))?;
+                        self.series.insert(cgroup.path.clone(), (id, names));
+                        id
+                    }
+                };
+                let m = &cgroup.memory;
+                sample
+                    .execute(params![
+                        id,
+                        t,
+                        to_i64(m.usage),
+                        to_i64(m.limit),
+                        to_i64(m.anon),
+                        to_i64(m.active_anon),
+                        to_i64(m.inactive_anon),
+                        to_i64(m.file),
+                        to_i64(m.active_file),
+                        to_i64(m.inactive_file),
+                        to_i64(m.shmem),
+                        to_i64(m.file_dirty),
+                        to_i64(m.kernel),
+                        to_i64(cgroup.events.oom_kill)
+                    ])
+                    .map_err(wrap(&self.store))?;
+                rows += 1;
+            }
+            let n = &snapshot.node;
+            tx.prepare_cached(
+                "INSERT OR REPLACE INTO node_samples VALUES (0, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            )
+            .and_then(|mut s| {
+                s.execute(params![
+                    t,
+                    to_i64(Some(n.mem_total)),
+                    to_i64(Some(n.mem_free)),
+                    to_i64(n.mem_available),
+                    to_i64(Some(n.application)),
+                    to_i64(Some(n.kernel)),
+                    to_i64(Some(n.alloc_page)),
+                    to_i64(n.memory_available)
+                ])
+            })
+            .map_err(wrap(&self.store))?;
+            // last_seen of series whose names did not change is refreshed in bulk.
+            tx.execute(
+                "UPDATE series SET last_seen = ?1 WHERE id IN (SELECT series FROM samples WHERE res = 0 AND t = ?1)",
+                [t],
+            )
+            .map_err(wrap(&self.store))?;
+        }
+        tx.commit().map_err(wrap(&self.store))?;
+        self.downsample(t)?;
+        Ok(rows)
+    }
+
+    /// Average every completed minute of raw samples into `res` 1 (idempotent).
+    fn downsample(&mut self, t: i64) -> Result<()> {
+        let minute = t.div_euclid(60) * 60;
+        let from = match self.downsampled_to {
+            Some(from) if from >= minute => return Ok(()),
+            Some(from) => from,
+            None => minute - 60,
+        };
+        let tx = self
+            .store
+            .conn
+            .unchecked_transaction()
+            .map_err(wrap(&self.store))?;
+        tx.execute(
+            "INSERT OR REPLACE INTO samples
+             SELECT series, 1, (t / 60) * 60, CAST(avg(usage) AS INTEGER), max(lim), CAST(avg(anon) AS INTEGER), CAST(avg(active_anon) AS INTEGER),
+               CAST(avg(inactive_anon) AS INTEGER), CAST(avg(file) AS INTEGER), CAST(avg(active_file) AS INTEGER), CAST(avg(inactive_file) AS INTEGER), CAST(avg(shmem) AS INTEGER),
+               CAST(avg(file_dirty) AS INTEGER), CAST(avg(kernel) AS INTEGER), max(oom_kill)
+             FROM samples WHERE res = 0 AND t >= ?1 AND t < ?2 GROUP BY series, t / 60",
+            [from, minute],
+        )
+        .map_err(wrap(&self.store))?;
+        tx.execute(
+            "INSERT OR REPLACE INTO node_samples
+             SELECT 1, (t / 60) * 60, CAST(avg(mem_total) AS INTEGER), CAST(avg(mem_free) AS INTEGER), CAST(avg(mem_available) AS INTEGER),
+               CAST(avg(application) AS INTEGER), CAST(avg(kernel) AS INTEGER), CAST(avg(alloc_page) AS INTEGER), CAST(avg(memory_available) AS INTEGER)
+             FROM node_samples WHERE res = 0 AND t >= ?1 AND t < ?2 GROUP BY t / 60",
+            [from, minute],
+        )
+        .map_err(wrap(&self.store))?;
+        tx.commit().map_err(wrap(&self.store))?;
+        self.downsampled_to = Some(minute);
+        Ok(())
+    }
+
+    /// Drop history older than `retention` (at most every ten minutes). Deletes go series
+    /// by series so each is a range of the primary key, not a scan of the table.
+    pub fn prune(&mut self, now: i64, retention: &Retention) -> Result<()> {
+        if now - self.pruned_at < 600 {
+            return Ok(());
+        }
+        self.pruned_at = now;
+        let secs = |d: std::time::Duration| i64::try_from(d.as_secs()).unwrap_or(i64::MAX);
+        let raw_before = now.saturating_sub(secs(retention.raw));
+        let minute_before = now.saturating_sub(secs(retention.minute));
+        let oom_before = now.saturating_sub(secs(retention.oom));
+        let tx = self
+            .store
+            .conn
+            .unchecked_transaction()
+            .map_err(wrap(&self.store))?;
+        {
+            let mut delete = tx
+                .prepare("DELETE FROM samples WHERE series = ?1 AND res = ?2 AND t < ?3")
+                .map_err(wrap(&self.store))?;
+            for (id, _) in self.series.values() {
+                delete
+                    .execute(params![id, 0, raw_before])
+                    .map_err(wrap(&self.store))?;
+                delete
+                    .execute(params![id, 1, minute_before])
+                    .map_err(wrap(&self.store))?;
+            }
+            tx.execute(
+                "DELETE FROM node_samples WHERE (res = 0 AND t < ?1) OR (res = 1 AND t < ?2)",
+                [raw_before, minute_before],
+            )
+            .map_err(wrap(&self.store))?;
+            tx.execute("DELETE FROM oom_events WHERE t < ?1", [oom_before])
+                .map_err(wrap(&self.store))?;
+            tx.execute(
+                "DELETE FROM series WHERE last_seen < ?1 AND id NOT IN (SELECT DISTINCT series FROM samples)",
+                [minute_before],
+            )
+            .map_err(wrap(&self.store))?;
+        }
+        tx.commit().map_err(wrap(&self.store))?;
+        self.load_series()?;
+        let _ = self
+            .store
+            .conn
+            .execute_batch("PRAGMA wal_checkpoint(PASSIVE)");
+        Ok(())
+    }
+
+    /// Record an OOM event with its flight recorder; returns its id.
+    pub fn insert_oom(&mut self, event: &OomEvent) -> Result<i64> {
+        let json = serde_json::to_string(event).unwrap_or_default();
+        let flight = serde_json::to_string(&event.flight).unwrap_or_default();
+        self.store
+            .conn
+            .execute(
+                "INSERT INTO oom_events (t, cgroup, event, flight) VALUES (?1, ?2, ?3, ?4)",
+                params![event.time, event.cgroup, json, flight],
+            )
+            .map_err(wrap(&self.store))?;
+        Ok(self.store.conn.last_insert_rowid())
+    }
+}
+
+fn wrap(store: &Store) -> impl Fn(rusqlite::Error) -> crate::Error + '_ {
+    store.wrap()
+}
+
+/// Sizes are u64; SQLite integers are i64 (no memory figure comes near 2^63).
+fn to_i64(value: Option<u64>) -> Option<i64> {
+    value.map(|v| i64::try_from(v).unwrap_or(i64::MAX))
+}

@@ -1,0 +1,2 @@
+//! Agent benchmark (placeholder).
+fn main() {}

@@ -1,0 +1,225 @@
+//! `memglass agent`: the node agent. The collector thread runs the snapshot path
+//! (sources → identify → analyse, the same functions as `memglass snapshot`) on an
+//! interval; the HTTP server (memglass-agent) only reads what it publishes.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Args;
+use memglass_agent::collector::{self, Schedule, Source};
+use memglass_agent::store::{Store, Writer};
+use memglass_agent::{Config, Retention, Shared};
+use memglass_analyse::Snapshot;
+use memglass_kernel::Roots;
+
+use crate::cli::{IdentityArgs, SourceArgs};
+
+/// How long the runtime may take to answer the agent's name lookups.
+const CRI_TIMEOUT: Duration = Duration::from_secs(2);
+/// Ask the runtime again at most this often, however much container churn there is.
+const CRI_MIN_INTERVAL: Duration = Duration::from_secs(5);
+
+#[derive(Debug, Clone, Args)]
+pub struct AgentArgs {
+    /// Address to serve on. Anything beyond loopback needs --token-file.
+    #[arg(long, default_value = "127.0.0.1:9850", value_name = "ADDR:PORT")]
+    pub listen: SocketAddr,
+    /// History database [default: /var/lib/memglass/history.db as root, else
+    /// $XDG_STATE_HOME/memglass/history.db or ~/.local/state/memglass/history.db].
+    #[arg(long, value_name = "PATH")]
+    pub db: Option<PathBuf>,
+    /// Time between collections (e.g. 10s, 1m).
+    #[arg(long, default_value = "10s", value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub interval: Duration,
+    /// How long history is kept: raw samples, one-minute averages, OOM events.
+    #[arg(long, default_value = "raw=1d,1m=7d,oom=365d", value_name = "SPEC")]
+    pub retention: String,
+    /// File holding the bearer token that /metrics and /api/v1 then require
+    /// (`Authorization: Bearer <token>`); required when --listen is not loopback.
+    #[arg(long, value_name = "FILE")]
+    pub token_file: Option<PathBuf>,
+    /// Minutes of the victim's samples kept with each OOM event (the flight recorder).
+    #[arg(long, default_value_t = 5, value_name = "MINUTES")]
+    pub flight_minutes: u32,
+    /// Benchmarks: before serving, fill the history with this much of copies of the
+    /// first collection.
+    #[arg(long, hide = true, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub simulate_history: Option<Duration>,
+}
+
+/// A usage error: one line on stderr and exit code 2 (the scripting contract).
+fn usage(message: &str) -> ! {
+    eprintln!("memglass: {message}");
+    std::process::exit(2)
+}
+
+pub fn run(sources: &SourceArgs, identity: &IdentityArgs, args: &AgentArgs) -> anyhow::Result<()> {
+    if args.interval < Duration::from_secs(1) {
+        usage("--interval must be at least 1s");
+    }
+    let retention = Retention::parse(&args.retention).unwrap_or_else(|e| usage(&e.to_string()));
+    let loopback = memglass_agent::config::is_loopback(&args.listen);
+    let token = match &args.token_file {
+        Some(file) => Some(read_token(file)?),
+        None if !loopback => usage(&format!(
+            "listening on {} reaches beyond this machine: give --token-file (or listen on 127.0.0.1)",
+            args.listen
+        )),
+        None => None,
+    };
+    let db = match &args.db {
+        Some(db) => db.clone(),
+        None => default_db().context("no --db given and no state directory ($HOME unset)")?,
+    };
+    let config = Config {
+        listen: args.listen,
+        db: db.clone(),
+        interval: args.interval,
+        retention,
+        token,
+        flight_minutes: args.flight_minutes,
+    };
+    let mut writer = Writer::open(&db).with_context(|| "cannot open the history")?;
+    let reader = Store::open(&db).with_context(|| "cannot open the history")?;
+    let shared = Shared::new(reader, &config);
+    if let Ok(mut source) = shared.oom_source.lock() {
+        *source = "cgroup counters (memory.events oom_kill, vmstat oom_kill)".into();
+    }
+    let mut source = HostSource::new(sources, identity);
+    if let Some(span) = args.simulate_history {
+        let snapshot = source
+            .collect()
+            .map_err(anyhow::Error::msg)
+            .context("cannot take the first snapshot")?;
+        let rows = collector::simulate_history(&mut writer, &snapshot, span, args.interval)?;
+        eprintln!("memglass: simulated {rows} sample rows of history");
+    }
+    // Bind before anything runs in the background, so a taken port fails at once.
+    let listener = std::net::TcpListener::bind(args.listen)
+        .with_context(|| format!("cannot listen on {}", args.listen))?;
+    listener.set_nonblocking(true)?;
+    let bound = listener.local_addr()?;
+    eprintln!(
+        "memglass: agent listening on http://{bound}/ (history: {}, every {})",
+        db.display(),
+        humantime::format_duration(args.interval)
+    );
+    let schedule = Schedule {
+        interval: config.interval,
+        retention: config.retention,
+        flight_minutes: config.flight_minutes,
+    };
+    let collector_shared = Arc::clone(&shared);
+    std::thread::Builder::new()
+        .name("memglass-collector".into())
+        .spawn(move || collector::run(&collector_shared, writer, source, schedule))
+        .context("cannot start the collector thread")?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .max_blocking_threads(4)
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::from_std(listener)?;
+        tokio::select! {
+            served = memglass_agent::server::serve(shared, listener) => served.map_err(anyhow::Error::from),
+            _ = shutdown_signal() => Ok(()),
+        }
+    })
+}
+
+/// SIGTERM or SIGINT: stop serving. An interrupted history write is rolled back by
+/// SQLite on the next start (WAL), so there is nothing to flush.
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let Ok(mut term) = signal(SignalKind::terminate()) else {
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = term.recv() => {},
+        _ = tokio::signal::ctrl_c() => {},
+    }
+}
+
+fn read_token(file: &Path) -> anyhow::Result<String> {
+    let token = std::fs::read_to_string(file)
+        .with_context(|| format!("cannot read the token file {}", file.display()))?;
+    let token = token.trim().to_owned();
+    anyhow::ensure!(
+        !token.is_empty(),
+        "the token file {} is empty",
+        file.display()
+    );
+    Ok(token)
+}
+
+/// root: /var/lib/memglass; others: the XDG state directory.
+fn default_db() -> Option<PathBuf> {
+    if rustix::process::geteuid().is_root() {
+        return Some(PathBuf::from("/var/lib/memglass/history.db"));
+    }
+    let state = std::env::var_os("XDG_STATE_HOME")
+        .filter(|d| !d.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/state")))?;
+    Some(state.join("memglass/history.db"))
+}
+
+/// The snapshot path of `memglass snapshot`, with the runtime's names cached between
+/// collections and asked again only when a new container appears.
+struct HostSource {
+    roots: Roots,
+    cri: Option<memglass_cri::Cache>,
+}
+
+impl HostSource {
+    fn new(sources: &SourceArgs, identity: &IdentityArgs) -> HostSource {
+        let socket = if identity.no_cri {
+            None
+        } else {
+            // A recorded tree (--cgroup-root) is not this machine's: ask only a named socket.
+            match (&identity.cri_socket, &sources.cgroup_root) {
+                (Some(named), _) => Some(memglass_cri::socket::parse(named)),
+                (None, None) => memglass_cri::socket::detect(Path::new("/")),
+                (None, Some(_)) => None,
+            }
+        };
+        HostSource {
+            roots: Roots {
+                proc: sources.proc_root.clone(),
+                cgroup: sources.cgroup_root.clone(),
+            },
+            cri: socket.map(|s| memglass_cri::Cache::new(s, CRI_TIMEOUT, CRI_MIN_INTERVAL)),
+        }
+    }
+}
+
+impl Source for HostSource {
+    fn collect(&mut self) -> Result<Snapshot, String> {
+        let sample = memglass_kernel::collect(&self.roots)
+            .map_err(|e| format!("cannot read memory statistics: {e}"))?;
+        let identities: Vec<_> = sample
+            .cgroups
+            .iter()
+            .map(|cgroup| memglass_identify::identify(&cgroup.path))
+            .collect();
+        let empty = memglass_identify::Directory::new();
+        let directory = match &mut self.cri {
+            Some(cache) => {
+                cache.refresh_for(identities.iter().filter_map(|i| i.container_id.as_deref()))
+            }
+            None => &empty,
+        };
+        Ok(memglass_analyse::snapshot(&sample, &identities, directory))
+    }
+
+    fn resident_bytes(&self) -> Option<u64> {
+        let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
+        let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
+        Some(pages * rustix::param::page_size() as u64)
+    }
+}

@@ -1,0 +1,426 @@
+//! The real agent (`memglass agent`) against real cgroups and workloads: /metrics values,
+//! the JSON API and its errors, token enforcement, and history that survives `kill -9`.
+//! Every agent listens on 127.0.0.1 (a port the kernel picks) and is killed by its PID
+//! when the test ends, whether it passed or not.
+#![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
+
+mod agent_support;
+
+use std::process::{Command, Stdio};
+
+use agent_support::*;
+use memglass_testkit::{memglass_bin, workload_bin, Scratch, TestCgroup, Workload};
+
+#[test]
+fn metrics_match_a_real_workload() {
+    let cg = TestCgroup::new();
+    let (dir, pod_path, path, _) = pod_tree(&cg, 1);
+    cg.write(
+        &dir,
+        if cg.is_v2() {
+            "memory.max"
+        } else {
+            "memory.limit_in_bytes"
+        },
+        &(256 * MIB).to_string(),
+    );
+    let shm = ShmFile::new("metrics");
+    let _workload = Workload::start(
+        &dir,
+        &args(&[
+            ("--anon", "48M".into()),
+            ("--tmpfs", format!("{}:16M", shm.0)),
+        ]),
+    );
+    let gone = TestCgroup::new();
+    let db = Scratch::new();
+    let agent = Agent::start(&db.dir.join("h.db"), &[]);
+    agent.wait_collections(1);
+
+    let scrape = agent.get("/metrics");
+    assert_eq!(scrape.status, 200);
+    assert_eq!(
+        scrape.header("content-type").as_deref(),
+        Some("text/plain; version=0.0.4; charset=utf-8")
+    );
+    let m = parse_metrics(&scrape.body);
+    let bytes = |name: &str, extra: &[(&str, &str)]| {
+        value(&m, name, &path, extra)
+            .unwrap_or_else(|| panic!("{name} {extra:?} missing for {path}")) as u64
+    };
+    let kind = |t| bytes("memglass_cgroup_memory_bytes", &[("type", t)]);
+    assert_close(kind("anon"), 48 * MIB, "anon");
+    assert_close(kind("shmem"), 16 * MIB, "shmem");
+    assert_close(
+        bytes("memglass_cgroup_memory_usage_bytes", &[]),
+        64 * MIB,
+        "usage",
+    );
+    assert_eq!(bytes("memglass_cgroup_memory_limit_bytes", &[]), 256 * MIB);
+    assert_close(
+        bytes("memglass_cgroup_memory_working_set_bytes", &[]),
+        64 * MIB,
+        "working set",
+    );
+    assert_eq!(
+        bytes("memglass_cgroup_memory_working_set_kubelet_bytes", &[]),
+        bytes("memglass_cgroup_memory_usage_bytes", &[]).saturating_sub(kind("inactive_file"))
+    );
+    assert_eq!(
+        bytes(
+            "memglass_cgroup_memory_events_total",
+            &[("event", "oom_kill")]
+        ),
+        0
+    );
+    // The pod counts its container; labels are the four of the contract, empty when unknown.
+    assert_close(
+        value(&m, "memglass_cgroup_memory_usage_bytes", &pod_path, &[]).unwrap() as u64,
+        64 * MIB,
+        "pod usage",
+    );
+    let labels: Vec<_> = m
+        .keys()
+        .filter(|(n, l)| n == "memglass_cgroup_memory_usage_bytes" && l["cgroup"] == path)
+        .map(|(_, l)| l.clone())
+        .collect();
+    assert_eq!(labels.len(), 1);
+    let keys: Vec<&str> = labels[0].keys().map(String::as_str).collect();
+    assert_eq!(keys, ["cgroup", "container", "namespace", "pod"]);
+    assert_eq!(labels[0]["pod"], "");
+    // Node breakdown and the agent's own health.
+    let node = |t: &str| {
+        m.iter()
+            .find(|((n, l), _)| {
+                n == "memglass_node_memory_bytes" && l.get("type").map(String::as_str) == Some(t)
+            })
+            .map(|(_, v)| *v)
+    };
+    assert!(
+        node("mem_total").unwrap() > 0.0
+            && node("alloc_page").is_some()
+            && node("application").is_some()
+    );
+    assert!(m
+        .keys()
+        .any(|(n, _)| n == "memglass_node_memory_available_bytes"));
+    assert!(m
+        .keys()
+        .any(|(n, _)| n == "memglass_agent_collection_duration_seconds"));
+    assert!(m.keys().any(|(n, _)| n == "memglass_agent_scrapes_total"));
+    // The same figures as `memglass snapshot --json` (one pipeline): the limit exactly.
+    let snapshot: serde_json::Value = serde_json::from_slice(
+        &Command::new(memglass_bin())
+            .args(["--no-cri", "snapshot", "--json"])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    let ours = snapshot["cgroups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["path"] == path.as_str())
+        .unwrap();
+    assert_eq!(ours["memory"]["limit"].as_u64(), Some(256 * MIB));
+    assert_close(
+        ours["memory"]["anon"].as_u64().unwrap(),
+        kind("anon"),
+        "snapshot vs agent anon",
+    );
+
+    // OpenMetrics when asked.
+    let om = agent.get_with(
+        "/metrics",
+        &[("Accept", "application/openmetrics-text;version=1.0.0")],
+    );
+    assert!(om
+        .header("content-type")
+        .unwrap()
+        .starts_with("application/openmetrics-text"));
+    assert!(om.body.ends_with("# EOF\n"));
+    assert!(om
+        .body
+        .contains("# TYPE memglass_cgroup_memory_events counter\n"));
+
+    // promtool agrees (Debian's prometheus package; ci/test installs it).
+    if tool_present("/usr/bin/promtool", "prometheus") {
+        let mut check = Command::new("promtool")
+            .args(["check", "metrics"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        use std::io::Write;
+        check
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(scrape.body.as_bytes())
+            .unwrap();
+        let out = check.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "promtool check metrics: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    // A cgroup that vanishes loses its label sets at the next collection.
+    assert!(value(&m, "memglass_cgroup_memory_usage_bytes", &gone.path, &[]).is_some());
+    let gone_path = gone.path.clone();
+    drop(gone);
+    agent.wait_collections(2);
+    let after = parse_metrics(&agent.get("/metrics").body);
+    assert!(
+        after
+            .keys()
+            .all(|(_, l)| l.get("cgroup") != Some(&gone_path)),
+        "{gone_path} still exported"
+    );
+}
+
+#[test]
+fn json_api_answers_and_refuses_bad_requests() {
+    let cg = TestCgroup::new();
+    let (dir, pod_path, path, uid) = pod_tree(&cg, 2);
+    let _workload = Workload::start(&dir, &args(&[("--anon", "32M".into())]));
+    let db = Scratch::new();
+    let agent = Agent::start(&db.dir.join("h.db"), &[]);
+    agent.wait_collections(2);
+
+    let health = agent.get("/api/v1/health").json();
+    assert_eq!(health["status"], "ok");
+    assert!(health["last_collection"]["cgroups"].as_u64().unwrap() >= 4);
+
+    let snapshot = agent.get("/api/v1/snapshot").json();
+    assert_eq!(snapshot["schema"], "memglass.snapshot/v1");
+    let c = snapshot["cgroups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["path"] == path.as_str())
+        .unwrap();
+    assert_eq!(c["kind"], "container");
+    assert_close(
+        c["memory"]["anon"].as_u64().unwrap(),
+        32 * MIB,
+        "snapshot anon",
+    );
+
+    let one = agent.get(&format!("/api/v1/cgroup?path={path}&range=5m"));
+    assert_eq!(one.status, 200);
+    let one = one.json();
+    assert_eq!(one["cgroup"]["path"], path.as_str());
+    let history = one["history"].as_array().unwrap();
+    assert!(history.len() >= 2, "history: {history:?}");
+    assert_close(
+        history.last().unwrap()["anon"].as_u64().unwrap(),
+        32 * MIB,
+        "history anon",
+    );
+    assert!(history.last().unwrap()["working_set_kubelet"]
+        .as_u64()
+        .is_some());
+    assert_eq!(one["range"]["resolution"], "raw");
+
+    let pod = agent.get(&format!("/api/v1/pod?uid={uid}")).json();
+    assert_eq!(pod["path"], pod_path.as_str());
+    assert_eq!(pod["containers"].as_array().unwrap().len(), 1);
+    assert_eq!(pod["containers"][0]["path"], path.as_str());
+
+    let rows = agent.get("/api/v1/workloads").json();
+    let row = rows["workloads"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["path"] == pod_path.as_str())
+        .unwrap();
+    assert_eq!(row["kind"], "pod");
+    assert_eq!(row["containers"], 1);
+    assert!(
+        agent.get("/api/v1/node?range=10m").json()["history"]
+            .as_array()
+            .unwrap()
+            .len()
+            >= 2
+    );
+    assert_eq!(agent.get("/api/v1/oom").status, 200);
+
+    // Errors are JSON with the right status.
+    for (path, status) in [
+        ("/api/v1/cgroup", 400),
+        ("/api/v1/cgroup?path=relative", 400),
+        ("/api/v1/cgroup?path=/a/../b", 400),
+        ("/api/v1/cgroup?path=/no-such-cgroup-here", 404),
+        (&format!("/api/v1/cgroup?path={path}&range=forever"), 400),
+        (&format!("/api/v1/cgroup?path={path}&from=10&to=5"), 400),
+        (&format!("/api/v1/cgroup?path={path}&resolution=5s"), 400),
+        ("/api/v1/pod", 400),
+        ("/api/v1/pod?uid=nope", 404),
+        ("/api/v1/oom/x", 400),
+        ("/api/v1/oom/999999", 404),
+        ("/api/v1/oom?limit=0", 400),
+        ("/api/v1/cache?path=/x", 501),
+        ("/api/v1/nothing", 404),
+        ("/api/v2/snapshot", 404),
+        ("/nothing", 404),
+    ] {
+        let answer = agent.get(path);
+        assert_eq!(answer.status, status, "{path}: {}", answer.body);
+        assert_eq!(answer.json()["error"]["status"], status, "{path}");
+        assert!(answer.json()["error"]["message"].as_str().unwrap().len() > 5);
+    }
+    let post = request(agent.addr, "POST", "/api/v1/snapshot", &[]);
+    assert_eq!(post.status, 405);
+    assert_eq!(post.json()["error"]["status"], 405);
+    // A malformed request line gets a 4xx, and the agent keeps serving.
+    let bad = request(agent.addr, "GET", "/api/v1/cgroup?path=%zz", &[]);
+    assert!((400..500).contains(&bad.status), "{}", bad.status);
+    assert_eq!(agent.get("/api/v1/health").status, 200);
+}
+
+#[test]
+fn a_token_is_required_beyond_loopback_and_checked_when_given() {
+    let db = Scratch::new();
+    // Refused before binding: exit 2 (usage), one line saying why.
+    let out = Command::new(memglass_bin())
+        .args(["agent", "--listen", "0.0.0.0:0", "--db"])
+        .arg(db.dir.join("x.db"))
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("--token-file"), "{stderr}");
+    // An empty token file is refused too (exit 1, runtime failure).
+    std::fs::write(db.dir.join("empty"), "\n").unwrap();
+    let out = Command::new(memglass_bin())
+        .args(["agent", "--listen", "127.0.0.1:0", "--token-file"])
+        .arg(db.dir.join("empty"))
+        .arg("--db")
+        .arg(db.dir.join("x.db"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+
+    std::fs::write(db.dir.join("token"), "s3cret-token\n").unwrap();
+    let token_file = db.dir.join("token").display().to_string();
+    let agent = Agent::start_with_token(&db.dir.join("h.db"), &token_file, "s3cret-token");
+    for path in ["/metrics", "/api/v1/health", "/api/v1/snapshot"] {
+        let none = agent.get(path);
+        assert_eq!(none.status, 401, "{path}");
+        assert_eq!(none.json()["error"]["status"], 401);
+        assert!(none.header("www-authenticate").is_some());
+        let wrong = agent.get_with(path, &[("Authorization", "Bearer s3cret-tokeN")]);
+        assert_eq!(wrong.status, 401, "{path}");
+        let right = agent.get_with(path, &[("Authorization", "Bearer s3cret-token")]);
+        assert_eq!(right.status, 200, "{path}");
+    }
+    // The dashboard's page holds no data and loads without the token.
+    assert_eq!(agent.get("/").status, 200);
+}
+
+#[test]
+fn history_and_oom_events_survive_kill_9() {
+    let cg = TestCgroup::new();
+    let (dir, _pod_path, path, _) = pod_tree(&cg, 3);
+    // Only the memory limit (not memsw): the kernel OOM-kills instead of failing charges.
+    cg.write(
+        &dir,
+        if cg.is_v2() {
+            "memory.max"
+        } else {
+            "memory.limit_in_bytes"
+        },
+        &(32 * MIB).to_string(),
+    );
+    let db = Scratch::new();
+    let db_file = db.dir.join("h.db");
+    let agent = Agent::start(&db_file, &["--flight-minutes", "2"]);
+    let calm = Workload::start(&dir, &args(&[("--anon", "8M".into())]));
+    agent.wait_collections(3);
+    drop(calm);
+    agent.wait_collections(1);
+    // Twice the limit in anonymous memory: the kernel kills it.
+    let status = Command::new(workload_bin())
+        .arg("--cgroup")
+        .arg(&dir)
+        .args(["--anon", "64M"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(
+        !status.success(),
+        "the workload should have been OOM-killed"
+    );
+    agent.wait_for(|a| {
+        a.get("/api/v1/oom").json()["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["cgroup"] == path.as_str())
+    });
+    let events = agent.get("/api/v1/oom").json();
+    let event = events["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["cgroup"] == path.as_str())
+        .unwrap()
+        .clone();
+    assert_eq!(event["source"], "cgroup_counters");
+    assert_eq!(event["kills"], 1);
+    assert_eq!(event["scope"], "container", "{event}");
+    assert_eq!(event["oom_memcg"], path.as_str());
+    assert_eq!(event["limit"].as_u64(), Some(32 * MIB));
+    let id = event["id"].as_i64().unwrap();
+    let detail = agent.get(&format!("/api/v1/oom/{id}")).json();
+    let flight = detail["event"]["flight"].as_array().unwrap();
+    assert!(flight.len() >= 3, "flight recorder: {flight:?}");
+    assert!(
+        flight
+            .iter()
+            .any(|p| p["anon"].as_u64().unwrap_or(0) >= 6 * MIB),
+        "the flight recorder shows the calm workload: {flight:?}"
+    );
+    let before = agent
+        .get(&format!("/api/v1/cgroup?path={path}&range=10m"))
+        .json()["history"]
+        .as_array()
+        .unwrap()
+        .len();
+    agent.kill9();
+
+    let agent = Agent::start(&db_file, &[]);
+    let again = agent.get("/api/v1/oom").json();
+    assert!(
+        again["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["id"] == id && e["cgroup"] == path.as_str()),
+        "OOM event lost across kill -9: {again}"
+    );
+    let flight_again = agent.get(&format!("/api/v1/oom/{id}")).json()["event"]["flight"]
+        .as_array()
+        .unwrap()
+        .len();
+    assert_eq!(flight_again, flight.len());
+    let history = agent
+        .get(&format!("/api/v1/cgroup?path={path}&range=10m"))
+        .json()["history"]
+        .as_array()
+        .unwrap()
+        .len();
+    assert!(
+        history >= before,
+        "history shrank across kill -9: {before} → {history}"
+    );
+}
