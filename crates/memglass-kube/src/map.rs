@@ -1,0 +1,226 @@
+//! Typed Kubernetes objects (k8s-openapi `Pod`, `Node`) → the identify stage's `PodInfo`,
+//! `ContainerInfo` and `NodeInfo`. The one mapping path: JSON files and the live API both end
+//! here.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::core::v1::{Container, ContainerStatus, Node, Pod};
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity as ApiQuantity;
+use memglass_identify::{ContainerInfo, Directory, NodeInfo, Origin, PodInfo};
+
+use crate::error::{Error, Result};
+use crate::quantity::{parse_memory, Quantity};
+use crate::resources::{parse_qos, FieldError, PodResources, Resources};
+
+/// Builds a directory from typed pods (as the API returns them), labelling errors
+/// `pod namespace/name`.
+pub fn directory_from_pods(pods: &[Pod], origin: Origin) -> Result<Directory> {
+    build_directory(
+        pods.iter()
+            .map(|pod| (format!("pod {}", pod_label(pod)), pod)),
+        origin,
+    )
+}
+
+/// Builds a directory from pods, each with the label its errors carry.
+pub(crate) fn build_directory<'a>(
+    pods: impl Iterator<Item = (String, &'a Pod)>,
+    origin: Origin,
+) -> Result<Directory> {
+    let mut directory = Directory::new();
+    for (object, pod) in pods {
+        let (info, containers) = pod_info(pod, &object)?;
+        directory.add_pod(info);
+        for container in containers {
+            directory.add_container(container);
+        }
+    }
+    directory.origins.push(origin);
+    Ok(directory)
+}
+
+/// `namespace/name` as far as known, for messages.
+pub(crate) fn pod_label(pod: &Pod) -> String {
+    let meta = &pod.metadata;
+    format!(
+        "{}/{}",
+        meta.namespace.as_deref().unwrap_or("?"),
+        meta.name.as_deref().unwrap_or("?")
+    )
+}
+
+/// One pod and its containers. `object` names the pod in errors.
+pub fn pod_info(pod: &Pod, object: &str) -> Result<(PodInfo, Vec<ContainerInfo>)> {
+    let missing = |field| Error::Missing {
+        object: object.to_string(),
+        field,
+    };
+    let quantity = |e: FieldError| Error::Quantity {
+        object: object.to_string(),
+        field: e.field,
+        source: e.source,
+    };
+    let meta = &pod.metadata;
+    let uid = non_empty(meta.uid.as_deref()).ok_or_else(|| missing("metadata.uid"))?;
+    let namespace =
+        non_empty(meta.namespace.as_deref()).ok_or_else(|| missing("metadata.namespace"))?;
+    let name = non_empty(meta.name.as_deref()).ok_or_else(|| missing("metadata.name"))?;
+    let spec = pod.spec.as_ref().ok_or_else(|| missing("spec"))?;
+    let status = pod.status.as_ref();
+
+    let resources = PodResources::read(spec).map_err(quantity)?;
+    let recorded_qos = status
+        .and_then(|s| s.qos_class.as_deref())
+        .and_then(parse_qos);
+    let owner = meta
+        .owner_references
+        .iter()
+        .flatten()
+        .find(|o| o.controller == Some(true))
+        .map(|o| format!("{}/{}", o.kind, o.name));
+    let info = PodInfo {
+        uid: uid.to_ascii_lowercase(),
+        namespace: namespace.to_string(),
+        name: name.to_string(),
+        qos_class: Some(recorded_qos.unwrap_or_else(|| resources.qos_class())),
+        priority: spec.priority,
+        priority_class: spec.priority_class_name.clone().filter(|s| !s.is_empty()),
+        owner,
+        memory_request: bytes(resources.memory_request(), object, "memory request")?,
+        memory_limit: bytes(resources.memory_limit(), object, "memory limit")?,
+        node_name: spec.node_name.clone().filter(|s| !s.is_empty()),
+        phase: status.and_then(|s| s.phase.clone()),
+    };
+
+    let mut containers = Vec::new();
+    if let Some(status) = status {
+        let init_resources: Vec<Resources> = resources.init.iter().map(|(r, _)| *r).collect();
+        let groups: [(&[ContainerStatus], &[Container], &[Resources]); 3] = [
+            (
+                status.container_statuses.as_deref().unwrap_or_default(),
+                &spec.containers,
+                &resources.app,
+            ),
+            (
+                status
+                    .init_container_statuses
+                    .as_deref()
+                    .unwrap_or_default(),
+                spec.init_containers.as_deref().unwrap_or_default(),
+                &init_resources,
+            ),
+            // Ephemeral containers cannot set resources.
+            (
+                status
+                    .ephemeral_container_statuses
+                    .as_deref()
+                    .unwrap_or_default(),
+                &[],
+                &[],
+            ),
+        ];
+        for (statuses, specs, specs_resources) in groups {
+            for status in statuses {
+                let Some(id) = container_id(status.container_id.as_deref()) else {
+                    continue; // not started yet: nothing on the node to attribute
+                };
+                let index = specs.iter().position(|c| c.name == status.name);
+                let own = index
+                    .and_then(|i| specs_resources.get(i))
+                    .copied()
+                    .unwrap_or_default();
+                let spec_image = index
+                    .and_then(|i| specs.get(i))
+                    .and_then(|c| c.image.clone());
+                let what = format!("container {}", status.name);
+                containers.push(ContainerInfo {
+                    id,
+                    pod_uid: info.uid.clone(),
+                    name: status.name.clone(),
+                    image: non_empty(Some(status.image.as_str()))
+                        .map(str::to_string)
+                        .or(spec_image),
+                    sandbox: false,
+                    memory_request: bytes(own.requests.memory, object, &what)?,
+                    memory_limit: bytes(own.limits.memory, object, &what)?,
+                });
+            }
+        }
+    }
+    Ok((info, containers))
+}
+
+/// The node's name and memory.
+pub fn node_info(node: &Node) -> Result<NodeInfo> {
+    let name = non_empty(node.metadata.name.as_deref()).ok_or_else(|| Error::Missing {
+        object: "node".into(),
+        field: "metadata.name",
+    })?;
+    let object = format!("node {name}");
+    let status = node.status.as_ref();
+    let memory = |map: Option<&BTreeMap<String, ApiQuantity>>, field: &str| {
+        map.and_then(|m| m.get("memory"))
+            .map(|q| {
+                parse_memory(&q.0).map_err(|source| Error::Quantity {
+                    object: object.clone(),
+                    field: field.to_string(),
+                    source,
+                })
+            })
+            .transpose()
+    };
+    Ok(NodeInfo {
+        name: name.to_string(),
+        capacity_memory: memory(
+            status.and_then(|s| s.capacity.as_ref()),
+            "status.capacity.memory",
+        )?,
+        allocatable_memory: memory(
+            status.and_then(|s| s.allocatable.as_ref()),
+            "status.allocatable.memory",
+        )?,
+    })
+}
+
+/// `containerd://<id>`, `cri-o://<id>`, `docker://<id>` → the bare id (lower case). A value
+/// without a scheme is taken whole; an empty one means the container has not started.
+pub(crate) fn container_id(raw: Option<&str>) -> Option<String> {
+    let raw = non_empty(raw)?;
+    let id = raw.split_once("://").map_or(raw, |(_, id)| id);
+    non_empty(Some(id)).map(str::to_ascii_lowercase)
+}
+
+fn non_empty(s: Option<&str>) -> Option<&str> {
+    s.map(str::trim).filter(|s| !s.is_empty())
+}
+
+/// Whole bytes, rounded up; an error only for values beyond `u64` (more than 16 EiB).
+fn bytes(q: Option<Quantity>, object: &str, what: &str) -> Result<Option<u64>> {
+    q.map(|q| {
+        q.ceil_units().ok_or_else(|| Error::TooLarge {
+            object: object.to_string(),
+            what: what.to_string(),
+        })
+    })
+    .transpose()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn container_ids_lose_their_scheme() {
+        let id = "bd8e739c800c48d94c001dffece330d6229d4223d417579a8da27eb474f3f0de";
+        for scheme in ["containerd", "cri-o", "docker"] {
+            assert_eq!(
+                container_id(Some(&format!("{scheme}://{id}"))).as_deref(),
+                Some(id)
+            );
+        }
+        assert_eq!(container_id(Some(id)).as_deref(), Some(id));
+        assert_eq!(container_id(Some("")), None);
+        assert_eq!(container_id(Some("containerd://")), None);
+        assert_eq!(container_id(None), None);
+    }
+}
