@@ -239,21 +239,60 @@ pub fn discover(proc_root: &Path, pids: &[u32], budget: Budget) -> (Vec<Candidat
     (found, gaps)
 }
 
-/// Measure every candidate; files that vanish meanwhile are skipped.
+/// Measure every candidate, on all CPUs (each file is one open, fstat and cachestat);
+/// files that vanish meanwhile are skipped. Keeps the candidates' order.
 pub fn measure(candidates: Vec<Candidate>, prober: &Prober) -> Vec<CachedFile> {
-    candidates
-        .into_iter()
-        .filter_map(|candidate| {
-            let file = File::open(&candidate.open).ok()?;
-            let size = file.metadata().ok()?.len();
-            let cache = prober.measure(&file, size).ok()?;
-            Some(CachedFile {
-                candidate,
-                cache,
-                charged: None,
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if threads == 1 || candidates.len() < 256 {
+        return candidates
+            .into_iter()
+            .filter_map(|c| measure_one(c, prober))
+            .collect();
+    }
+    let chunk = candidates.len().div_ceil(threads);
+    let mut chunks: Vec<Vec<Candidate>> = Vec::with_capacity(threads);
+    let mut rest = candidates;
+    while rest.len() > chunk {
+        let tail = rest.split_off(chunk);
+        chunks.push(rest);
+        rest = tail;
+    }
+    chunks.push(rest);
+    let method = prober.method();
+    let page_size = prober.page_size();
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = chunks
+            .into_iter()
+            .map(|chunk| {
+                scope.spawn(move || {
+                    // Each thread has its own prober: the fallback decision is per kernel.
+                    let prober = match method {
+                        crate::pagecache::Method::Cachestat => Prober::new(page_size),
+                        crate::pagecache::Method::Mincore => Prober::without_cachestat(page_size),
+                    };
+                    chunk
+                        .into_iter()
+                        .filter_map(|c| measure_one(c, &prober))
+                        .collect::<Vec<_>>()
+                })
             })
-        })
-        .collect()
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|w| w.join().unwrap_or_default())
+            .collect()
+    })
+}
+
+fn measure_one(candidate: Candidate, prober: &Prober) -> Option<CachedFile> {
+    let file = File::open(&candidate.open).ok()?;
+    let size = file.metadata().ok()?.len();
+    let cache = prober.measure(&file, size).ok()?;
+    Some(CachedFile {
+        candidate,
+        cache,
+        charged: None,
+    })
 }
 
 /// Bytes of `file`'s cache charged to the memory cgroup with inode `cgroup_inode`.

@@ -100,6 +100,11 @@ impl Prober {
         })
     }
 
+    /// The page size figures are converted with.
+    pub fn page_size(&self) -> u64 {
+        self.page_size
+    }
+
     /// Which method the next measurement will use.
     pub fn method(&self) -> Method {
         if self.no_cachestat.get() {

@@ -42,6 +42,8 @@ pub fn json(
     files: &[CachedFile],
     method: Method,
 ) -> anyhow::Result<()> {
+    // Thousands of entries: one buffer, not stdout's line buffer.
+    let mut out = std::io::BufWriter::with_capacity(256 << 10, out);
     let memory = target.cgroup_report.as_ref().map(|c| &c.memory);
     let document = Document {
         cgroup: target.cgroup.as_deref(),
@@ -67,8 +69,9 @@ pub fn json(
             })
             .collect(),
     };
-    serde_json::to_writer(&mut *out, &document)?;
+    serde_json::to_writer(&mut out, &document)?;
     writeln!(out)?;
+    out.flush()?;
     Ok(())
 }
 
@@ -79,6 +82,7 @@ pub fn table(
     method: Method,
     exact: bool,
 ) -> anyhow::Result<()> {
+    let mut out = std::io::BufWriter::with_capacity(64 << 10, out);
     match (&target.cgroup, &target.cgroup_report) {
         (Some(path), Some(report)) => writeln!(
             out,
@@ -141,6 +145,7 @@ pub fn table(
             found_by,
         )?;
     }
+    out.flush()?;
     Ok(())
 }
 
