@@ -520,6 +520,11 @@ fn aks_node_allocatable_oom_with_oom_group() {
     assert_eq!(k.memcg_stats[0].stat.len(), 27, "printk cut the record");
     assert_eq!(k.tasks.len(), 28);
     assert_eq!(counter(k, "memory").limit, Limit::Bytes(7464436 * KIB));
+    assert_eq!(
+        k.time.boot_usec,
+        Some(139_201_482),
+        "the victim's kill, not the group's last"
+    );
 }
 
 #[test]

@@ -59,6 +59,9 @@ pub enum Command {
     /// Count every physical page by memory cgroup and kind, from /proc/kpageflags and
     /// /proc/kpagecgroup: includes memory still charged to deleted (dying) cgroups.
     Pages(PagesArgs),
+    /// OOM kills from the kernel log (or a saved log), explained: whose limit was hit
+    /// (node, kubepods, QoS, pod, container), what filled it, which pod; --follow streams.
+    Oom(crate::cmd::oom::OomArgs),
 }
 
 #[derive(Debug, Clone, Args)]

@@ -32,6 +32,9 @@ fn main() -> ExitCode {
         Some(cli::Command::Pages(args)) => {
             cmd::pages::run(&cli.sources, &cli.identity, &args, &mut stdout)
         }
+        Some(cli::Command::Oom(args)) => {
+            cmd::oom::run(&cli.sources, &cli.identity, &args, &mut stdout)
+        }
     }
     .and_then(|()| stdout.flush().map_err(anyhow::Error::from));
     match result {

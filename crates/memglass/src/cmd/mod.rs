@@ -3,5 +3,6 @@
 pub mod agent;
 pub mod cache;
 pub mod capture;
+pub mod oom;
 pub mod pages;
 pub mod snapshot;

@@ -3,4 +3,5 @@
 pub mod cache;
 pub mod human;
 pub mod json;
+pub mod oom;
 pub mod pages;

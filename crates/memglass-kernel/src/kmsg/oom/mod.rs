@@ -455,7 +455,9 @@ impl Report {
             self.summary(&fields);
             self.kill_time.get_or_insert((line.time, line.seq));
         } else if let Some((message, victim)) = line::killed(text) {
-            self.kill_time = Some((line.time, line.seq));
+            if self.victim.is_none() {
+                self.kill_time = Some((line.time, line.seq));
+            }
             if !message.is_empty() {
                 self.message.get_or_insert_with(|| message.to_owned());
             }
