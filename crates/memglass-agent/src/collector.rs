@@ -123,6 +123,9 @@ fn record(
         store_failed(health, &error);
     }
     let counted = watch.observe(t, &report.snapshot, before);
+    let resume = kernel
+        .as_ref()
+        .and_then(|reports| reports.iter().rev().find_map(|k| k.resume.clone()));
     let events: Vec<OomEvent> = match kernel {
         Some(reports) => reports
             .iter()
@@ -143,7 +146,15 @@ fn record(
             Err(error) => store_failed(health, &error),
         }
     }
+    if let Some(resume) = resume {
+        if let Err(error) = writer.store().set_meta(KMSG_RESUME, &resume) {
+            store_failed(health, &error);
+        }
+    }
 }
+
+/// The `meta` key holding where the kernel-log reader resumes.
+pub const KMSG_RESUME: &str = "kmsg_resume";
 
 fn store_failed(health: &Health, error: &crate::Error) {
     Health::add(&health.store_errors, 1);

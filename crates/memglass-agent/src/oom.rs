@@ -104,6 +104,17 @@ pub struct KernelOom {
     pub file_rss: Option<u64>,
     /// Shmem RSS.
     pub shmem_rss: Option<u64>,
+    /// Scope as the OOM analysis classified it (node, kubepods, qos, pod, container, cgroup).
+    pub scope: Option<String>,
+    /// What dominated the memory under the hit limit (anon, shmem, file, kernel).
+    pub cause: Option<String>,
+    /// The limit that was hit, as the report printed it.
+    pub limit: Option<u64>,
+    /// Victim's namespace, pod and container names, when known.
+    pub names: (Option<String>, Option<String>, Option<String>),
+    /// Where the reader resumes after this report (persisted once the event is stored, so
+    /// a restart neither loses nor repeats it).
+    pub resume: Option<String>,
 }
 
 /// The scope PRODUCT.md §2.3 names for an OOM whose limit belonged to `oom_memcg`.
@@ -306,9 +317,22 @@ pub fn from_kernel(report: &KernelOom, now: &Snapshot, before: Option<&Snapshot>
             event.container_id = identity.container_id;
         }
     }
-    if report.constraint.as_deref() == Some("CONSTRAINT_NONE") {
+    if let Some(scope) = &report.scope {
+        event.scope = scope.clone();
+    } else if report.constraint.as_deref() == Some("CONSTRAINT_NONE") {
         event.scope = "node".into();
     }
+    // The report's own figures, printed at the kill, beat the last sample's.
+    if report.cause.is_some() {
+        event.cause = report.cause.clone();
+    }
+    if report.limit.is_some() {
+        event.limit = report.limit;
+    }
+    let (namespace, pod, container) = &report.names;
+    event.namespace = namespace.clone().or(event.namespace);
+    event.pod = pod.clone().or(event.pod);
+    event.container = container.clone().or(event.container);
     event.constraint = report.constraint.clone();
     event.pid = report.pid;
     event.comm = report.comm.clone();

@@ -111,6 +111,27 @@ impl Store {
         }
     }
 
+    /// A value of the `meta` table (e.g. where the kernel-log reader resumes).
+    pub fn meta(&self, key: &str) -> Result<Option<String>> {
+        use rusqlite::OptionalExtension;
+        self.conn
+            .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+            .optional()
+            .map_err(self.wrap())
+    }
+
+    /// Set a value of the `meta` table.
+    pub fn set_meta(&self, key: &str, value: &str) -> Result<()> {
+        self.conn
+            .execute(
+                "INSERT INTO meta (key, value) VALUES (?1, ?2)
+                 ON CONFLICT (key) DO UPDATE SET value = ?2",
+                [key, value],
+            )
+            .map(|_| ())
+            .map_err(self.wrap())
+    }
+
     /// Bytes on disk: the database and its write-ahead log.
     pub fn size_on_disk(&self) -> u64 {
         let wal = {

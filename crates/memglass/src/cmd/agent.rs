@@ -10,12 +10,15 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::Args;
 use memglass_agent::collector::{self, Schedule, Source};
+use memglass_agent::oom::KernelOom;
 use memglass_agent::store::{Store, Writer};
 use memglass_agent::{Config, Retention, Shared};
 use memglass_analyse::Snapshot;
 use memglass_kernel::Roots;
 
 use crate::cli::{IdentityArgs, SourceArgs};
+
+mod kmsg;
 
 /// How long the runtime may take to answer the agent's name lookups.
 const CRI_TIMEOUT: Duration = Duration::from_secs(2);
@@ -84,11 +87,22 @@ pub fn run(sources: &SourceArgs, identity: &IdentityArgs, args: &AgentArgs) -> a
     };
     let mut writer = Writer::open(&db).with_context(|| "cannot open the history")?;
     let reader = Store::open(&db).with_context(|| "cannot open the history")?;
+    let resume = reader.meta(collector::KMSG_RESUME).unwrap_or_default();
     let shared = Shared::new(reader, &config);
-    if let Ok(mut source) = shared.oom_source.lock() {
-        *source = "cgroup counters (memory.events oom_kill, vmstat oom_kill)".into();
-    }
     let mut source = HostSource::new(sources, identity);
+    let oom_source = match kmsg::KernelLog::open(&sources.proc_root, resume.as_deref()) {
+        Ok(log) => {
+            source.kernel_log = Some(log);
+            "kernel log (/dev/kmsg)".to_owned()
+        }
+        Err(error) => {
+            eprintln!("memglass: warning: {error}; OOM kills are found from counters instead");
+            format!("cgroup counters (memory.events oom_kill, vmstat oom_kill): {error}")
+        }
+    };
+    if let Ok(mut slot) = shared.oom_source.lock() {
+        *slot = oom_source;
+    }
     if let Some(span) = args.simulate_history {
         let snapshot = source
             .collect()
@@ -174,6 +188,7 @@ fn default_db() -> Option<PathBuf> {
 struct HostSource {
     roots: Roots,
     cri: Option<memglass_cri::Cache>,
+    kernel_log: Option<kmsg::KernelLog>,
 }
 
 impl HostSource {
@@ -194,6 +209,7 @@ impl HostSource {
                 cgroup: sources.cgroup_root.clone(),
             },
             cri: socket.map(|s| memglass_cri::Cache::new(s, CRI_TIMEOUT, CRI_MIN_INTERVAL)),
+            kernel_log: None,
         }
     }
 }
@@ -215,6 +231,13 @@ impl Source for HostSource {
             None => &empty,
         };
         Ok(memglass_analyse::snapshot(&sample, &identities, directory))
+    }
+
+    fn kernel_ooms(&mut self) -> Option<Vec<KernelOom>> {
+        let log = self.kernel_log.as_mut()?;
+        let empty = memglass_identify::Directory::new();
+        let directory = self.cri.as_ref().map_or(&empty, |c| c.directory());
+        Some(log.drain(directory))
     }
 
     fn resident_bytes(&self) -> Option<u64> {
