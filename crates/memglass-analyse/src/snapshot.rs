@@ -27,6 +27,8 @@ pub struct Snapshot {
     pub gaps: Vec<Gap>,
     /// Cgroups that vanished mid-read.
     pub vanished: usize,
+    /// The node as the Kubernetes API (or --node) describes it: capacity, allocatable.
+    pub kubernetes_node: Option<memglass_identify::NodeInfo>,
 }
 
 /// Analyse `sample`; `identities[i]` identifies `sample.cgroups[i]`, and `directory`
@@ -66,6 +68,7 @@ pub fn snapshot(
         cgroups,
         gaps: sample.gaps.clone(),
         vanished: sample.vanished,
+        kubernetes_node: directory.node.clone(),
     }
 }
 

@@ -42,6 +42,20 @@ pub struct IdentityArgs {
     /// Do not ask the container runtime (names then come only from --pods or the API).
     #[arg(long, global = true)]
     pub no_cri: bool,
+    /// Pods from a file: `kubectl get pods -o json` output (requests, limits, priority,
+    /// owners, names by container id).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub pods: Option<PathBuf>,
+    /// The node from a file: `kubectl get node NAME -o json` output (capacity, allocatable).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub node: Option<PathBuf>,
+    /// Ask the Kubernetes API (in-cluster service account or kubeconfig) for this node's
+    /// pods and the node itself. On by default when running inside a cluster.
+    #[arg(long, global = true)]
+    pub kube: bool,
+    /// This node's name for --kube (default: $NODE_NAME, else the hostname).
+    #[arg(long, global = true, value_name = "NAME")]
+    pub node_name: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]

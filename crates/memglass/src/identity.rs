@@ -1,16 +1,19 @@
-//! Gather what the runtime (and, later, the Kubernetes API) knows about pods and
-//! containers into one directory. Failures here never fail a command: path identity
+//! Gather what the runtime, the Kubernetes API and `kubectl -o json` files know about
+//! pods and containers into one directory. Failures here never fail a command: path identity
 //! still names every cgroup's pod UID and container id.
 
 use std::path::Path;
 use std::time::Duration;
 
-use memglass_identify::Directory;
+use anyhow::Context;
+use memglass_identify::{Directory, Origin};
 
 use crate::cli::{IdentityArgs, SourceArgs};
 
 /// How long a runtime may take to answer before memglass goes on without names.
 const CRI_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long the API server may take.
+const KUBE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The directory, and why parts of it are missing (one line each, for stderr).
 pub struct Gathered {
@@ -18,7 +21,7 @@ pub struct Gathered {
     pub warnings: Vec<String>,
 }
 
-pub fn gather(sources: &SourceArgs, args: &IdentityArgs) -> Gathered {
+pub fn gather(sources: &SourceArgs, args: &IdentityArgs) -> anyhow::Result<Gathered> {
     let mut directory = Directory::new();
     let mut warnings = Vec::new();
     if !args.no_cri {
@@ -37,8 +40,43 @@ pub fn gather(sources: &SourceArgs, args: &IdentityArgs) -> Gathered {
             }
         }
     }
-    Gathered {
+    // Files given on the command line are the user's explicit wish: failing to read them
+    // is an error, not a warning.
+    if let Some(path) = &args.pods {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        let pods = memglass_kube::pods_from_json(&text, Origin::File).with_context(|| {
+            format!(
+                "{}: not a `kubectl get pods -o json` document",
+                path.display()
+            )
+        })?;
+        directory.merge(pods);
+    }
+    if let Some(path) = &args.node {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        let node = memglass_kube::node_from_json(&text).with_context(|| {
+            format!(
+                "{}: not a `kubectl get node -o json` document",
+                path.display()
+            )
+        })?;
+        directory.node = Some(node);
+    }
+    let in_cluster =
+        std::env::var_os("KUBERNETES_SERVICE_HOST").is_some() && sources.cgroup_root.is_none();
+    if args.kube || in_cluster {
+        let node = memglass_kube::node_name(args.node_name.as_deref()).ok();
+        match memglass_kube::fetch(node.as_deref(), KUBE_TIMEOUT) {
+            Ok(found) => directory.merge(found),
+            Err(error) => warnings.push(format!(
+                "Kubernetes API: {error} (requests, limits and priorities unavailable)"
+            )),
+        }
+    }
+    Ok(Gathered {
         directory,
         warnings,
-    }
+    })
 }

@@ -65,7 +65,7 @@ pub fn run(
     args: &OomArgs,
     out: &mut impl Write,
 ) -> anyhow::Result<()> {
-    let gathered = identity::gather(sources, identity_args);
+    let gathered = identity::gather(sources, identity_args)?;
     for warning in &gathered.warnings {
         eprintln!("memglass: warning: {warning}");
     }

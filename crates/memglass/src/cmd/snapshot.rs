@@ -24,7 +24,7 @@ pub fn take(sources: &SourceArgs, identity_args: &IdentityArgs) -> anyhow::Resul
         .iter()
         .map(|cgroup| memglass_identify::identify(&cgroup.path))
         .collect();
-    let gathered = identity::gather(sources, identity_args);
+    let gathered = identity::gather(sources, identity_args)?;
     for warning in &gathered.warnings {
         eprintln!("memglass: warning: {warning}");
     }

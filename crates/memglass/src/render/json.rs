@@ -21,6 +21,8 @@ struct Document<'a> {
     cgroups: &'a [CgroupReport],
     gaps: &'a [Gap],
     vanished_cgroups: usize,
+    /// The node as Kubernetes describes it (null without --kube/--node).
+    kubernetes_node: Option<&'a memglass_identify::NodeInfo>,
 }
 
 /// Write the snapshot as one JSON document and a newline.
@@ -39,6 +41,7 @@ pub fn write_snapshot(
         cgroups: &snapshot.cgroups,
         gaps: &snapshot.gaps,
         vanished_cgroups: snapshot.vanished,
+        kubernetes_node: snapshot.kubernetes_node.as_ref(),
     };
     serde_json::to_writer(&mut *out, &document)?;
     writeln!(out)?;
