@@ -412,3 +412,274 @@ fn human_view_lists_the_cgroup() {
         .unwrap_or_else(|| panic!("{} not listed:\n{text}", cg.path));
     assert!(line.contains("MiB"), "{line}");
 }
+
+// ---- OOM kills explained (issue 5): real kills at three levels, read back from /dev/kmsg.
+
+/// The kernel's name for the limit file of this hierarchy.
+fn limit_file(cg: &TestCgroup) -> &'static str {
+    if cg.is_v2() {
+        "memory.max"
+    } else {
+        "memory.limit_in_bytes"
+    }
+}
+
+/// Run the workload in `dir` past its limit; its PID (it is OOM-killed before it is ready).
+fn oom_kill_in(dir: &std::path::Path, anon: &str) -> u32 {
+    let child = Command::new(memglass_testkit::workload_bin())
+        .arg("--cgroup")
+        .arg(dir)
+        .args(["--anon", anon])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let output = child.wait_with_output().unwrap();
+    assert!(
+        !output.status.success(),
+        "pid {pid} should have been OOM-killed"
+    );
+    pid
+}
+
+/// Seconds since boot now, to tell this test's kills from older ones in the same cgroup
+/// names (they carry the test process's PID, and PIDs wrap).
+fn uptime_now() -> f64 {
+    let text = std::fs::read_to_string("/proc/uptime").unwrap();
+    text.split_whitespace().next().unwrap().parse().unwrap()
+}
+
+/// `memglass oom --json` (reading /dev/kmsg): the events of cgroups under `prefix` since
+/// `since_uptime` only, since the kernel log is shared with every other test and process.
+fn oom_events_under(prefix: &str, since_uptime: f64) -> Vec<Value> {
+    let output = Command::new(memglass_bin())
+        .args(["--no-cri", "oom", "--json"])
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "memglass oom failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let events: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let ours = |memcg: &Value| {
+        prefix.is_empty()
+            || memcg
+                .as_str()
+                .is_some_and(|p| p == prefix || p.starts_with(&format!("{prefix}/")))
+    };
+    events
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| ours(&e["task_memcg"]) || ours(&e["oom_memcg"]))
+        .filter(|e| e["uptime_seconds"].as_f64().unwrap() >= since_uptime - 0.05)
+        .cloned()
+        .collect()
+}
+
+/// OOM-kill a workload in `dir` and return its PID and its event, which must be the only
+/// one under `prefix` since the kill began. The kernel prints a report's header (cgroups,
+/// counters, stats, summary) only for 10 reports per 5 s machine-wide; when other kills
+/// used that up, only the kill line is logged: wait out the window and kill again.
+fn oom_kill_event(prefix: &str, dir: &std::path::Path) -> (u32, Value) {
+    for _attempt in 0..5 {
+        let start = uptime_now();
+        let pid = oom_kill_in(dir, "96M");
+        let events = oom_events_under(prefix, start);
+        let all = oom_events_under("", start);
+        let victim: Vec<&Value> = all.iter().filter(|e| e["pid"] == pid).collect();
+        assert_eq!(victim.len(), 1, "pid {pid}: {all:#?}");
+        if victim[0]["task_memcg"].is_null() {
+            assert!(victim[0]["explanation"]
+                .as_str()
+                .unwrap()
+                .contains("rate-limits"));
+            std::thread::sleep(std::time::Duration::from_secs(6));
+            continue;
+        }
+        assert_eq!(events.len(), 1, "{events:#?}");
+        return (pid, events[0].clone());
+    }
+    panic!("every report's header was rate-limited: too many OOM kills on this machine");
+}
+
+/// What every one of our kill events says, whatever the scope.
+#[track_caller]
+fn assert_our_kill(event: &Value, pid: u32, limit: u64) {
+    assert_eq!(event["pid"], pid, "{event}");
+    assert_eq!(event["comm"], "memglass-worklo", "{event}");
+    assert_eq!(event["constraint"], "CONSTRAINT_MEMCG", "{event}");
+    assert_eq!(event["limit_hit"]["counter"], "memory", "{event}");
+    assert_eq!(event["limit_hit"]["limit"], limit, "{event}");
+    assert_eq!(event["dominant"], "anon", "{event}");
+    assert!(event["anon_rss"].as_u64().unwrap() > limit / 2, "{event}");
+    assert!(
+        event["namespace"].is_null() && event["pod"].is_null(),
+        "{event}"
+    );
+    let explanation = event["explanation"].as_str().unwrap();
+    assert!(
+        explanation.contains(&format!("(pid {pid}")),
+        "{explanation}"
+    );
+    // /dev/kmsg times are boot time + the printk clock: the kill was just now.
+    let time = humantime::parse_rfc3339(event["time"].as_str().unwrap()).unwrap();
+    let age = std::time::SystemTime::now()
+        .duration_since(time)
+        .unwrap_or_default();
+    assert!(age.as_secs() < 300, "kill at {time:?}, {age:?} ago");
+}
+
+/// A container over its own limit: scope container, attributed to its pod and container.
+#[test]
+fn oom_container_limit_is_a_container_kill() {
+    let cg = TestCgroup::new();
+    let driver = if cg.is_v2() {
+        Driver::Systemd
+    } else {
+        Driver::Cgroupfs
+    };
+    let uid = "7c1d2e3f-4a5b-4c6d-8e9f-0a1b2c3d4e5f";
+    let id = "c0ffee00c0ffee00c0ffee00c0ffee00c0ffee00c0ffee00c0ffee00c0ffee01";
+    let (dir, path) = cg.child(&format!("{}/{}", driver.pod(uid), driver.container(id)));
+    cg.write(&dir, limit_file(&cg), &(32 * MIB).to_string());
+    let (pid, event) = oom_kill_event(&cg.path, &dir);
+    let event = &event;
+    assert_our_kill(event, pid, 32 * MIB);
+    assert_eq!(event["scope"], "container");
+    assert_eq!(event["oom_memcg"], path);
+    assert_eq!(event["task_memcg"], path);
+    assert_eq!(event["pod_uid"], uid);
+    assert_eq!(event["container_id"], id);
+    assert_eq!(event["qos_class"], "Burstable");
+    assert!(event["explanation"]
+        .as_str()
+        .unwrap()
+        .starts_with("The container's own limit was hit (memory 32.0 MiB of 32.0 MiB)"));
+}
+
+/// A pod over its limit, its container unlimited: scope pod, the victim's container named.
+#[test]
+fn oom_pod_limit_is_a_pod_kill() {
+    let cg = TestCgroup::new();
+    let driver = if cg.is_v2() {
+        Driver::Cgroupfs
+    } else {
+        Driver::Systemd
+    };
+    let uid = "7c1d2e3f-4a5b-4c6d-8e9f-0a1b2c3d4e60";
+    let id = "c0ffee00c0ffee00c0ffee00c0ffee00c0ffee00c0ffee00c0ffee00c0ffee02";
+    let (pod_dir, pod_path) = cg.child(&driver.pod(uid));
+    let (dir, path) = cg.child(&format!("{}/{}", driver.pod(uid), driver.container(id)));
+    cg.write(&pod_dir, limit_file(&cg), &(32 * MIB).to_string());
+    let (pid, event) = oom_kill_event(&cg.path, &dir);
+    let event = &event;
+    assert_our_kill(event, pid, 32 * MIB);
+    assert_eq!(event["scope"], "pod");
+    assert_eq!(event["oom_memcg"], pod_path);
+    assert_eq!(event["task_memcg"], path);
+    assert_eq!(event["pod_uid"], uid);
+    assert_eq!(event["container_id"], id);
+    // The table shows the kill with the counters: the container's own counter has it.
+    let output = Command::new(memglass_bin())
+        .args(["--no-cri", "oom"])
+        .output()
+        .unwrap();
+    let table = String::from_utf8(output.stdout).unwrap();
+    assert!(table.contains("The pod's limit was hit"), "{table}");
+    let counter = table
+        .lines()
+        .find(|l| l.trim_start().starts_with(&format!("{path}: oom_kill")))
+        .unwrap_or_else(|| panic!("no counter line for {path}:\n{table}"));
+    assert!(
+        counter.contains("oom_kill 1 (") && counter.contains("in the log 1"),
+        "{counter}"
+    );
+}
+
+/// The pods' parent over its limit (node allocatable): scope kubepods.
+#[test]
+fn oom_kubepods_limit_is_node_allocatable() {
+    let cg = TestCgroup::new();
+    let uid = "7c1d2e3f-4a5b-4c6d-8e9f-0a1b2c3d4e61";
+    let id = "c0ffee00c0ffee00c0ffee00c0ffee00c0ffee00c0ffee00c0ffee00c0ffee03";
+    let (kubepods_dir, kubepods_path) = cg.child("kubepods");
+    let (dir, path) = cg.child(&format!("kubepods/besteffort/pod{uid}/{id}"));
+    cg.write(&kubepods_dir, limit_file(&cg), &(32 * MIB).to_string());
+    let (pid, event) = oom_kill_event(&cg.path, &dir);
+    let event = &event;
+    assert_our_kill(event, pid, 32 * MIB);
+    assert_eq!(event["scope"], "kubepods");
+    assert_eq!(event["oom_memcg"], kubepods_path);
+    assert_eq!(event["task_memcg"], path);
+    assert_eq!(
+        (&event["pod_uid"], &event["container_id"]),
+        (&uid.into(), &id.into())
+    );
+    assert_eq!(event["qos_class"], "BestEffort");
+    assert!(event["explanation"]
+        .as_str()
+        .unwrap()
+        .starts_with("Node allocatable (kubepods) limit was hit"));
+}
+
+/// `--follow --json` prints a kill as it happens, as one JSON line.
+#[test]
+fn oom_follow_streams_a_kill() {
+    use std::io::BufRead;
+    let cg = TestCgroup::new();
+    let (dir, path) = cg.child("follow");
+    cg.write(&dir, limit_file(&cg), &(32 * MIB).to_string());
+    let mut follower = Command::new(memglass_bin())
+        .args(["--no-cri", "oom", "--follow", "--json"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    struct Stop(std::process::Child);
+    impl Drop for Stop {
+        fn drop(&mut self) {
+            let _ = self.0.kill(); // the follower we started, by its handle
+            let _ = self.0.wait();
+        }
+    }
+    let stdout = follower.stdout.take().unwrap();
+    let _stop = Stop(follower);
+    let (lines, received) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout).lines() {
+            if lines.send(line.unwrap_or_default()).is_err() {
+                return;
+            }
+        }
+    });
+    // The follower starts at the end of the log: let it get there first.
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let (pid, event) = 'attempts: {
+        for _attempt in 0..5 {
+            let pid = oom_kill_in(&dir, "96M");
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+            loop {
+                let left = deadline.saturating_duration_since(std::time::Instant::now());
+                let line = received
+                    .recv_timeout(left)
+                    .unwrap_or_else(|_| panic!("no event for pid {pid} within 60 s"));
+                let event: Value = serde_json::from_str(&line).unwrap();
+                if event["pid"] != pid {
+                    continue; // another kill on this machine
+                }
+                if event["task_memcg"] == path {
+                    break 'attempts (pid, event);
+                }
+                // Header rate-limited (see oom_kill_event): wait out the window, kill again.
+                assert!(event["task_memcg"].is_null(), "{event}");
+                std::thread::sleep(std::time::Duration::from_secs(6));
+                break;
+            }
+        }
+        panic!("every report's header was rate-limited: too many OOM kills on this machine");
+    };
+    assert_our_kill(&event, pid, 32 * MIB);
+    assert_eq!(event["scope"], "cgroup");
+}

@@ -242,3 +242,32 @@ fn usage_errors_exit_2_and_missing_files_1() {
     let stderr = String::from_utf8_lossy(&missing.stderr);
     assert!(stderr.contains("/nonexistent/memglass-log"), "{stderr}");
 }
+
+/// When the kernel rate-limited a report's header, only its kill line is in the log: the
+/// event says so instead of guessing a cgroup.
+#[test]
+fn a_kill_line_alone_names_no_cgroup() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_memglass"))
+        .args(["--no-cri", "oom", "--json", "--from-file", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"[ 2993.794008] Memory cgroup out of memory: Killed process 22609 (node) total-vm:9923620kB, anon-rss:4116684kB, file-rss:23132kB, shmem-rss:0kB, UID:0 pgtables:10964kB oom_score_adj:969\n")
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    let events: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let event = &events[0];
+    assert_eq!(event["scope"], "cgroup");
+    assert_eq!(event["constraint"], "CONSTRAINT_MEMCG");
+    assert!(event["oom_memcg"].is_null() && event["task_memcg"].is_null());
+    assert_eq!(event["dominant"], "anon");
+    assert!(event["explanation"]
+        .as_str()
+        .unwrap()
+        .contains("the kernel rate-limits OOM report headers"));
+}

@@ -323,10 +323,17 @@ pub fn explanation(report: &OomReport) -> String {
                 },
                 OomScope::Pod => "The pod's".to_owned(),
                 OomScope::Container => "The container's own".to_owned(),
-                _ => format!(
-                    "The cgroup {}'s",
-                    kill.oom_memcg.as_deref().unwrap_or("(unknown)")
-                ),
+                _ => match kill.oom_memcg.as_deref() {
+                    Some(path) => format!("The cgroup {path}'s"),
+                    None => {
+                        return format!(
+                            "A memory cgroup's limit was hit, which one the log does not say: \
+                             only the kill line was logged (the kernel rate-limits OOM report \
+                             headers to 10 per 5 s){}",
+                            victim_clause(kill)
+                        )
+                    }
+                },
             };
             match &report.limit_hit {
                 Some(hit) => format!(
@@ -354,24 +361,30 @@ pub fn explanation(report: &OomReport) -> String {
             ));
         }
     }
+    sentence.push_str(&victim_clause(kill));
+    sentence
+}
+
+/// "; killed comm (pid N, anon-rss X) [and N more …]."
+fn victim_clause(kill: &memglass_kernel::kmsg::oom::OomKill) -> String {
     let v = &kill.victim;
-    sentence.push_str(&format!(
+    let mut clause = format!(
         "; killed {} (pid {}",
         v.comm.as_deref().unwrap_or("?"),
         v.pid
-    ));
+    );
     if let Some(anon) = v.anon_rss {
-        sentence.push_str(&format!(", anon-rss {}", bytes(Some(anon))));
+        clause.push_str(&format!(", anon-rss {}", bytes(Some(anon))));
     }
-    sentence.push(')');
+    clause.push(')');
     if !kill.group_kills.is_empty() {
-        sentence.push_str(&format!(
+        clause.push_str(&format!(
             " and {} more of its cgroup (memory.oom.group)",
             kill.group_kills.len()
         ));
     }
-    sentence.push('.');
-    sentence
+    clause.push('.');
+    clause
 }
 
 fn scope_word(scope: OomScope) -> &'static str {

@@ -1,6 +1,7 @@
 //! Explanations of reports cut from the corpus (fixtures/oom), parsed by the kernel crate's
 //! pure parser: scope, attribution and what dominated.
 
+use super::counters::is_below;
 use super::*;
 use memglass_identify::{ContainerInfo, PodInfo};
 use memglass_kernel::kmsg::{oom, saved};
