@@ -1,0 +1,308 @@
+// memglass dashboard: node memory pie, a sortable and filterable pods table, a page per
+// pod or cgroup (pie, history, containers, cached files) and the OOM events. Reads only
+// /api/v1 of the agent that served it; a bearer token, when the agent needs one, is
+// asked once and kept in this browser's localStorage.
+"use strict";
+const B = Charts.bytes;
+const COLORS = {
+  anon: "#4e79a7", active_anon: "#4e79a7", inactive_anon: "#8fb3dc", shmem: "#b07aa1",
+  file: "#59a14f", active_file: "#59a14f", inactive_file: "#a6d49b", dirty: "#e15759",
+  kernel: "#f28e2b", slab_reclaimable: "#f28e2b", slab_unreclaimable: "#f7b267",
+  kernel_stack: "#c9731e", pagetables: "#e9a56b", vmalloc: "#d98b46", percpu: "#f5c89a",
+  alloc_page: "#b45f06", unevictable: "#9c755f", hugetlb: "#bab0ac", free: "#d5dae1",
+  working_set: "#1f2933", limit: "#d64545", application: "#4e79a7", other: "#c7ccd4",
+};
+const view = () => document.getElementById("view");
+const esc = (s) => String(s ?? "").replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c]));
+
+async function api(path) {
+  const token = localStorage.getItem("memglass-token");
+  const headers = token ? { Authorization: "Bearer " + token } : {};
+  const res = await fetch("/api/v1" + path, { headers });
+  if (res.status === 401) { throw { login: true }; }
+  const body = await res.json().catch(() => ({}));
+  if (!res.ok) throw new Error((body.error && body.error.message) || res.statusText);
+  return body;
+}
+
+function login() {
+  view().innerHTML = `<div class="card login"><h2>This agent needs a token</h2>
+    <p class="muted">Paste the bearer token from the agent's --token-file. It stays in this browser.</p>
+    <input id="token" type="password" autocomplete="off"><button class="primary" id="save">Continue</button></div>`;
+  document.getElementById("save").onclick = () => {
+    localStorage.setItem("memglass-token", document.getElementById("token").value.trim());
+    route();
+  };
+}
+
+function fail(error) {
+  if (error && error.login) return login();
+  view().innerHTML = `<div class="error">${esc(error.message || error)}</div>`;
+}
+
+const label = (row) => row.pod ? `${row.namespace ? row.namespace + "/" : ""}${row.pod}`
+  : row.kind === "pod" && row.pod_uid ? `pod ${row.pod_uid}` : row.path;
+const cgroupLink = (path) => "#/cgroup" + encodeURI(path);
+
+// ---------------------------------------------------------------- overview
+const COLUMNS = [
+  ["anon", "anon", (r) => r.memory.anon],
+  ["inactive_anon", "inactive anon", (r) => r.memory.inactive_anon],
+  ["active_file", "active file", (r) => r.memory.active_file],
+  ["inactive_file", "inactive file", (r) => r.memory.inactive_file],
+  ["shmem", "shmem", (r) => r.memory.shmem],
+  ["file_dirty", "dirty", (r) => r.memory.file_dirty],
+  ["kernel", "kernel", (r) => r.memory.kernel],
+  ["working_set", "working set", (r) => r.memory.working_set_kubelet],
+  ["working_set_seeds", "ws (anon+active file)", (r) => r.memory.working_set],
+  ["limit", "limit", (r) => r.memory.limit],
+  ["limit_percent", "% of limit", (r) => r.limit_percent],
+];
+const state = { sort: "working_set", dir: -1, filter: "", kind: null, range: "1h" };
+
+function nodeGroups(n) {
+  const v = (x) => x || 0;
+  return [
+    { label: "application", color: COLORS.application, parts: [
+      { label: "active anon", value: v(n.active_anon), color: COLORS.active_anon },
+      { label: "inactive anon", value: v(n.inactive_anon), color: COLORS.inactive_anon },
+      { label: "active file", value: v(n.active_file), color: COLORS.active_file },
+      { label: "inactive file", value: v(n.inactive_file), color: COLORS.inactive_file },
+      { label: "unevictable", value: v(n.unevictable), color: COLORS.unevictable },
+      { label: "hugetlb", value: v(n.hugetlb), color: COLORS.hugetlb } ] },
+    { label: "kernel", color: COLORS.kernel, parts: [
+      { label: "slab reclaimable", value: v(n.slab_reclaimable), color: COLORS.slab_reclaimable },
+      { label: "slab unreclaimable", value: v(n.slab_unreclaimable), color: COLORS.slab_unreclaimable },
+      { label: "kernel stack", value: v(n.kernel_stack), color: COLORS.kernel_stack },
+      { label: "page tables", value: v(n.pagetables), color: COLORS.pagetables },
+      { label: "vmalloc", value: v(n.vmalloc), color: COLORS.vmalloc },
+      { label: "percpu", value: v(n.percpu), color: COLORS.percpu },
+      { label: "alloc_page", value: v(n.alloc_page), color: COLORS.alloc_page } ] },
+    { label: "free", color: COLORS.free, parts: [{ label: "MemFree", value: v(n.mem_free), color: COLORS.free }] },
+  ];
+}
+
+function legendTable(groups, total) {
+  const pct = (x) => total ? (100 * x / total).toFixed(1) + "%" : "";
+  return `<table class="legend">` + groups.map((g) => {
+    const gv = g.parts.reduce((s, p) => s + (p.value || 0), 0);
+    const parts = g.parts.length > 1 ? g.parts.filter((p) => p.value > 0).map((p) =>
+      `<tr><td><span class="swatch" style="background:${p.color}"></span>${esc(p.label)}</td><td class="num">${B(p.value)}</td><td class="num muted">${pct(p.value)}</td></tr>`).join("") : "";
+    return `<tr class="group"><td><span class="swatch" style="background:${g.color}"></span>${esc(g.label)}</td><td class="num">${B(gv)}</td><td class="num muted">${pct(gv)}</td></tr>${parts}`;
+  }).join("") + `</table>`;
+}
+
+async function overview() {
+  const [rows, node] = await Promise.all([api("/workloads"), api("/node?range=" + state.range)]);
+  const n = rows.node;
+  const pods = rows.workloads.filter((r) => r.kind === "pod").length;
+  if (state.kind === null) state.kind = pods > 0 ? "pod" : "all";
+  const groups = nodeGroups(n);
+  view().innerHTML = `
+    <div class="kpis">
+      <div class="kpi"><div class="label">MemTotal</div><div class="value">${B(n.mem_total)}</div></div>
+      <div class="kpi"><div class="label">MemAvailable</div><div class="value">${B(n.mem_available)}</div><div class="sub">the kernel's estimate</div></div>
+      <div class="kpi"><div class="label">memory_available (kubelet)</div><div class="value">${B(n.memory_available)}</div><div class="sub">MemTotal − root working set; evicts below 100Mi</div></div>
+      <div class="kpi"><div class="label">kernel memory</div><div class="value">${B(n.kernel)}</div><div class="sub">alloc_page ${B(n.alloc_page)}</div></div>
+      <div class="kpi"><div class="label">OOM kills since boot</div><div class="value">${n.oom_kill ?? "–"}</div><div class="sub"><a href="#/oom">events</a></div></div>
+      <div class="kpi"><div class="label">pods · cgroups listed</div><div class="value">${pods} · ${rows.workloads.length}</div></div>
+    </div>
+    <div class="grid">
+      <div class="card"><h2>Node memory</h2><div class="pie-wrap"><div id="node-pie"></div>${legendTable(groups, n.mem_total)}</div></div>
+      <div class="card"><h2>Node over time <span class="seg" id="range">${["15m", "1h", "6h", "24h"].map((r) => `<button data-r="${r}" class="${r === state.range ? "on" : ""}">${r}</button>`).join("")}</span></h2><div class="chart" id="node-chart"></div></div>
+    </div>
+    <div class="card wide"><h2>Pods by memory type</h2>
+      <div class="toolbar">
+        <input id="filter" type="search" placeholder="Filter by namespace, pod, container or path" value="${esc(state.filter)}">
+        <select id="kind"><option value="pod">pods</option><option value="all">all cgroups</option></select>
+        <span class="muted small" id="count"></span>
+      </div>
+      <div id="table"></div>
+    </div>`;
+  Charts.donut(document.getElementById("node-pie"), groups, { center: B(n.mem_total), centerLabel: "MemTotal", label: "node memory" });
+  const h = node.history;
+  Charts.line(document.getElementById("node-chart"), [
+    { label: "application", color: COLORS.application, points: h.map((p) => [p.t, p.application]) },
+    { label: "kernel", color: COLORS.kernel, points: h.map((p) => [p.t, p.kernel]) },
+    { label: "free", color: "#98a2b3", points: h.map((p) => [p.t, p.mem_free]) },
+    { label: "memory_available (kubelet)", color: COLORS.limit, dashed: true, points: h.map((p) => [p.t, p.memory_available]) },
+  ], { height: 230, label: "node memory over time" });
+  document.querySelectorAll("#range button").forEach((b) => b.onclick = () => { state.range = b.dataset.r; route(); });
+  const kind = document.getElementById("kind");
+  kind.value = state.kind;
+  kind.onchange = () => { state.kind = kind.value; drawTable(rows.workloads); };
+  const filter = document.getElementById("filter");
+  filter.oninput = () => { state.filter = filter.value; drawTable(rows.workloads); };
+  drawTable(rows.workloads);
+}
+
+function drawTable(all) {
+  const f = state.filter.toLowerCase();
+  const col = COLUMNS.find((c) => c[0] === state.sort);
+  const rows = all
+    .filter((r) => state.kind === "all" || r.kind === "pod")
+    .filter((r) => !f || [r.namespace, r.pod, r.container, r.path, r.pod_uid].some((x) => x && x.toLowerCase().includes(f)))
+    .sort((a, b) => {
+      const x = col ? col[2](a) : 0, y = col ? col[2](b) : 0;
+      return state.dir * (((x ?? -1) - (y ?? -1)) || label(a).localeCompare(label(b)));
+    });
+  document.getElementById("count").textContent = `${rows.length} shown`;
+  const head = `<tr><th>${state.kind === "pod" ? "pod" : "cgroup"}</th>` + COLUMNS.map(([key, name]) =>
+    `<th class="sortable" data-key="${key}" ${key === state.sort ? `aria-sort="${state.dir < 0 ? "descending" : "ascending"}"` : ""}>${name}</th>`).join("") + `</tr>`;
+  const body = rows.map((r) => {
+    const pct = r.limit_percent;
+    const bar = pct === null || pct === undefined ? "" :
+      `<span class="bar ${pct >= 90 ? "hot" : pct >= 75 ? "warm" : ""}"><span style="width:${Math.min(100, pct)}%"></span></span>`;
+    const sub = r.kind === "pod" ? `${r.qos_class || ""}${r.containers ? ` · ${r.containers} container${r.containers === 1 ? "" : "s"}` : ""}` : r.kind;
+    return `<tr class="link" data-path="${esc(r.path)}"><td><div class="name">${esc(label(r))}</div><div class="sub">${esc(sub)}</div></td>` +
+      COLUMNS.map(([key, , get]) => key === "limit_percent"
+        ? `<td data-key="${key}">${pct === null || pct === undefined ? "–" : pct.toFixed(0) + "%"}${bar}</td>`
+        : `<td data-key="${key}" data-value="${get(r) ?? ""}">${key === "limit" && get(r) === null ? "none" : B(get(r))}</td>`).join("") + `</tr>`;
+  }).join("");
+  const table = document.getElementById("table");
+  table.innerHTML = rows.length ? `<table class="data" id="pods"><thead>${head}</thead><tbody>${body}</tbody></table>`
+    : `<div class="empty">No ${state.kind === "pod" ? "pods" : "cgroups"} match.</div>`;
+  table.querySelectorAll("th.sortable").forEach((th) => th.onclick = () => {
+    state.dir = state.sort === th.dataset.key ? -state.dir : -1;
+    state.sort = th.dataset.key;
+    drawTable(all);
+  });
+  table.querySelectorAll("tr.link").forEach((tr) => tr.onclick = () => { location.hash = cgroupLink(tr.dataset.path); });
+}
+
+// ---------------------------------------------------------------- one pod or cgroup
+function cgroupGroups(m) {
+  const v = (x) => x || 0;
+  const file = Math.max(0, v(m.file) - v(m.shmem));
+  const active = Math.min(v(m.active_file), file), inactive = Math.max(0, file - active);
+  const known = v(m.anon) + v(m.shmem) + file + v(m.kernel);
+  return [
+    // Not split by LRU: the anon LRUs also hold shmem, shown on its own below.
+    { label: "anon", color: COLORS.anon, parts: [{ label: "anon", value: v(m.anon), color: COLORS.anon }] },
+    { label: "shmem (tmpfs)", color: COLORS.shmem, parts: [{ label: "shmem", value: v(m.shmem), color: COLORS.shmem }] },
+    { label: "page cache", color: COLORS.file, parts: [
+      { label: "active file", value: active, color: COLORS.active_file },
+      { label: "inactive file", value: inactive, color: COLORS.inactive_file } ] },
+    { label: "kernel", color: COLORS.kernel, parts: [{ label: "kernel", value: v(m.kernel), color: COLORS.kernel }] },
+    { label: "other", color: COLORS.other, parts: [{ label: "usage − parts", value: Math.max(0, v(m.usage) - known), color: COLORS.other }] },
+  ];
+}
+
+async function cgroupPage(path) {
+  const d = await api(`/cgroup?path=${encodeURIComponent(path)}&range=${state.range}`);
+  const c = d.cgroup, m = c ? c.memory : null;
+  const title = c ? (c.pod ? `${c.namespace ? c.namespace + "/" : ""}${c.pod}` : c.kind === "pod" ? `pod ${c.pod_uid}` : c.path) : path;
+  const facts = c ? [
+    ["kind", `<span class="badge">${esc(c.kind)}</span>`], ["namespace", esc(c.namespace || "–")], ["pod", esc(c.pod || "–")],
+    ["pod UID", esc(c.pod_uid || "–")], ["QoS class", esc(c.qos_class || "–")], ["cgroup", `<span class="mono">${esc(c.path)}</span>`],
+    ["usage", B(m.usage)], ["limit", m.limit === null ? "none" : B(m.limit)],
+    ["working set (kubelet)", `${B(m.working_set_kubelet)} <span class="muted small">usage − inactive_file</span>`],
+    ["working set (seeds)", `${B(m.working_set)} <span class="muted small">anon LRUs + active_file</span>`],
+    ["anon LRUs active · inactive", `${B(m.active_anon)} · ${B(m.inactive_anon)} <span class="muted small">shmem sits on these lists</span>`],
+    ["dirty · writeback", `${B(m.file_dirty)} · ${B(m.file_writeback)}`], ["OOM kills", c.events.oom_kill ?? "–"],
+  ] : [["cgroup", `<span class="mono">${esc(path)}</span>`], ["state", "gone: history only"]];
+  const groups = m ? cgroupGroups(m) : [];
+  view().innerHTML = `
+    <p class="small"><a href="#/">← node &amp; pods</a></p>
+    <h1 id="title">${esc(title)}</h1>
+    <div class="grid">
+      <div class="card"><h2>Memory now</h2>${m ? `<div class="pie-wrap"><div id="pie"></div>${legendTable(groups, m.usage)}</div>` : `<div class="empty">This cgroup no longer exists.</div>`}</div>
+      <div class="card"><h2>Details</h2><dl class="facts">${facts.map(([k, v]) => `<dt>${k}</dt><dd>${v}</dd>`).join("")}</dl></div>
+    </div>
+    <div class="card wide" style="margin-bottom:16px"><h2>Over time <span class="seg" id="range">${["15m", "1h", "6h", "24h"].map((r) => `<button data-r="${r}" class="${r === state.range ? "on" : ""}">${r}</button>`).join("")}</span></h2><div class="chart" id="history"></div></div>
+    ${d.containers.length ? `<div class="card wide" style="margin-bottom:16px"><h2>Containers</h2><div id="containers"></div></div>` : ""}
+    <div class="card wide"><h2>Top cached files</h2><div id="files"><p class="muted">Scanning the page cache…</p></div></div>`;
+  if (m) Charts.donut(document.getElementById("pie"), groups, { center: B(m.usage), centerLabel: "usage", label: "cgroup memory" });
+  const h = d.history;
+  const series = [
+    { label: "cache (file)", color: COLORS.file, points: h.map((p) => [p.t, p.file]) },
+    { label: "inactive_file", color: COLORS.inactive_file, points: h.map((p) => [p.t, p.inactive_file]) },
+    { label: "inactive_anon", color: COLORS.inactive_anon, points: h.map((p) => [p.t, p.inactive_anon]) },
+    { label: "dirty", color: COLORS.dirty, points: h.map((p) => [p.t, p.file_dirty]) },
+    { label: "working set (kubelet)", color: COLORS.working_set, width: 2.5, points: h.map((p) => [p.t, p.working_set_kubelet]) },
+  ];
+  if (h.some((p) => p.limit !== null)) series.push({ label: "limit", color: COLORS.limit, dashed: true, points: h.map((p) => [p.t, p.limit]) });
+  Charts.line(document.getElementById("history"), series, { label: "cgroup memory over time" });
+  document.querySelectorAll("#range button").forEach((b) => b.onclick = () => { state.range = b.dataset.r; route(); });
+  if (d.containers.length) {
+    document.getElementById("containers").innerHTML = `<table class="data"><thead><tr><th>container</th><th>anon</th><th>page cache</th><th>shmem</th><th>dirty</th><th>kernel</th><th>working set</th><th>limit</th><th>OOM kills</th></tr></thead><tbody>` +
+      d.containers.map((k) => `<tr class="link" data-path="${esc(k.path)}"><td><div class="name">${esc(k.container || (k.container_id || k.path).slice(0, 12))}</div><div class="sub mono">${esc(k.path.split("/").pop())}</div></td>
+        <td>${B(k.memory.anon)}</td><td>${B(k.memory.file)}</td><td>${B(k.memory.shmem)}</td><td>${B(k.memory.file_dirty)}</td><td>${B(k.memory.kernel)}</td>
+        <td>${B(k.memory.working_set_kubelet)}</td><td>${k.memory.limit === null ? "none" : B(k.memory.limit)}</td><td>${k.events.oom_kill ?? "–"}</td></tr>`).join("") + `</tbody></table>`;
+    document.querySelectorAll("#containers tr.link").forEach((tr) => tr.onclick = () => { location.hash = cgroupLink(tr.dataset.path); });
+  }
+  const files = document.getElementById("files");
+  if (!c) { files.innerHTML = `<p class="muted">Not available for a cgroup that is gone.</p>`; return; }
+  try {
+    const fc = await api(`/cache?path=${encodeURIComponent(path)}&limit=15`);
+    files.innerHTML = fc.files.length ? `<table class="data" id="cached-files"><thead><tr><th>file</th><th>cached</th><th>dirty</th><th>size</th><th>deleted</th></tr></thead><tbody>` +
+      fc.files.map((f) => `<tr><td class="mono">${esc(f.path)}</td><td>${B(f.cached)}</td><td>${B(f.dirty)}</td><td>${B(f.size)}</td><td>${f.deleted ? "yes" : ""}</td></tr>`).join("") +
+      `</tbody></table><p class="muted small">Files its processes have open or mapped, by ${esc(fc.method)}; the cgroup's page cache is ${B(fc.cgroup_file)}.</p>`
+      : `<p class="muted">No open or mapped file holds more than 64 KiB of cache.</p>`;
+  } catch (e) { files.innerHTML = `<p class="muted">${esc(e.message || "not available")}</p>`; }
+}
+
+// ---------------------------------------------------------------- OOM events
+const who = (e) => e.pod ? `${e.namespace ? e.namespace + "/" : ""}${e.pod}${e.container ? " › " + e.container : ""}`
+  : e.pod_uid ? `pod ${e.pod_uid}${e.container_id ? " › " + e.container_id.slice(0, 12) : ""}` : (e.cgroup || "node");
+
+async function oomPage() {
+  const d = await api("/oom?range=30d");
+  const rows = d.events.map((e) => `<tr class="link" data-id="${e.id}"><td>${esc(new Date(e.time * 1000).toLocaleString())}</td>
+    <td><span class="badge ${esc(e.scope)}">${esc(e.scope)}</span></td>
+    <td class="wrap"><div class="name">${esc(who(e))}</div><div class="sub mono">${esc(e.cgroup || "")}</div></td>
+    <td>${esc(e.comm || "–")}${e.pid ? ` <span class="muted">(${e.pid})</span>` : ""}</td>
+    <td>${e.cause ? `<span class="badge ${esc(e.cause)}">${esc(e.cause)}</span>` : "–"}</td>
+    <td>${e.limit ? B(e.limit) : "–"}</td><td>${B(e.anon_rss)}</td><td class="muted">${esc(e.source.replace("_", " "))}</td></tr>`).join("");
+  view().innerHTML = `<h1>OOM events</h1><p class="muted">Source: ${esc(d.source)}. Scope says whose limit was hit; cause, what filled it.</p>
+    <div class="card wide">${rows ? `<table class="data" id="oom"><thead><tr><th>time</th><th>scope</th><th class="wrap">victim</th><th>process</th><th>cause</th><th>limit</th><th>anon RSS</th><th>source</th></tr></thead><tbody>${rows}</tbody></table>`
+      : `<div class="empty">No OOM kill in the last 30 days.</div>`}</div>`;
+  document.querySelectorAll("#oom tr.link").forEach((tr) => tr.onclick = () => { location.hash = "#/oom/" + tr.dataset.id; });
+}
+
+async function oomEvent(id) {
+  const e = (await api("/oom/" + id)).event;
+  const facts = [["time", new Date(e.time * 1000).toLocaleString()], ["scope", `<span class="badge ${esc(e.scope)}">${esc(e.scope)}</span>`],
+    ["victim", esc(who(e))], ["process", `${esc(e.comm || "–")} ${e.pid ? "(" + e.pid + ")" : ""}`], ["constraint", esc(e.constraint || "–")],
+    ["limit hit in", `<span class="mono">${esc(e.oom_memcg || "–")}</span>`], ["victim cgroup", e.cgroup ? `<a class="mono" href="${cgroupLink(e.cgroup)}">${esc(e.cgroup)}</a>` : "–"],
+    ["limit", B(e.limit)], ["cause", esc(e.cause || "–")], ["RSS anon · file · shmem", `${B(e.anon_rss)} · ${B(e.file_rss)} · ${B(e.shmem_rss)}`],
+    ["source", esc(e.source.replace("_", " "))], ...(e.note ? [["note", esc(e.note)]] : [])];
+  view().innerHTML = `<p class="small"><a href="#/oom">← OOM events</a></p><h1>OOM kill of ${esc(who(e))}</h1>
+    <div class="grid"><div class="card"><h2>What happened</h2><dl class="facts">${facts.map(([k, v]) => `<dt>${k}</dt><dd>${v}</dd>`).join("")}</dl></div>
+    <div class="card"><h2>Flight recorder: the victim's last minutes</h2><div class="chart" id="flight"></div></div></div>`;
+  const f = e.flight || [];
+  const series = [
+    { label: "usage", color: COLORS.working_set, points: f.map((p) => [p.t, p.usage]) },
+    { label: "anon", color: COLORS.anon, points: f.map((p) => [p.t, p.anon]) },
+    { label: "shmem", color: COLORS.shmem, points: f.map((p) => [p.t, p.shmem]) },
+    { label: "cache (file)", color: COLORS.file, points: f.map((p) => [p.t, p.file]) },
+  ];
+  if (f.some((p) => p.limit !== null)) series.push({ label: "limit", color: COLORS.limit, dashed: true, points: f.map((p) => [p.t, p.limit]) });
+  Charts.line(document.getElementById("flight"), series, { height: 220, label: "flight recorder" });
+}
+
+// ---------------------------------------------------------------- routing
+async function status() {
+  try {
+    const h = await api("/health");
+    const at = h.last_collection ? new Date(h.last_collection.taken_at).toLocaleTimeString() : "–";
+    document.getElementById("status").textContent = `${h.status} · collected ${at} · every ${h.interval_seconds}s · v${h.version}`;
+  } catch (e) { document.getElementById("status").textContent = e.login ? "token needed" : "agent unreachable"; }
+}
+
+async function route() {
+  const hash = location.hash || "#/";
+  document.querySelectorAll("nav a").forEach((a) => a.classList.toggle("active",
+    (a.dataset.nav === "oom") === hash.startsWith("#/oom")));
+  try {
+    if (hash.startsWith("#/cgroup/")) await cgroupPage(decodeURI(hash.slice("#/cgroup".length)));
+    else if (hash.startsWith("#/oom/")) await oomEvent(hash.slice("#/oom/".length));
+    else if (hash.startsWith("#/oom")) await oomPage();
+    else await overview();
+    document.body.dataset.ready = hash;
+  } catch (e) { fail(e); }
+  status();
+}
+
+window.addEventListener("hashchange", route);
+route();

@@ -26,4 +26,4 @@ pub mod store;
 
 pub use config::{Config, Retention};
 pub use error::{Error, Result};
-pub use shared::{Health, Report, Shared};
+pub use shared::{FileCache, Health, Report, Shared};

@@ -137,6 +137,25 @@ pub struct Shared {
     pub token: Option<String>,
     /// Where OOM kills come from (`kernel log` or `cgroup counters`), for /api/v1/health.
     pub oom_source: Mutex<String>,
+    /// The per-file page-cache scanner, when the binary provides one.
+    pub file_cache: std::sync::OnceLock<Box<dyn FileCache>>,
+    /// Recent answers of the scanner by cgroup path (it is costly: at most one scan per
+    /// cgroup per [`FILE_CACHE_TTL`], and one at a time).
+    pub file_cache_answers: Mutex<BTreeMap<String, (std::time::Instant, serde_json::Value)>>,
+}
+
+/// How long a file-cache answer is reused.
+pub const FILE_CACHE_TTL: Duration = Duration::from_secs(30);
+
+/// Which files fill a cgroup's page cache (`memglass cache`), run on demand on a blocking
+/// thread, never on the async workers. Implemented by the binary, which owns the readers.
+pub trait FileCache: Send + Sync + std::fmt::Debug {
+    /// The `memglass cache --json` document for `cgroup`, at most `top` files.
+    fn files(
+        &self,
+        cgroup: &memglass_analyse::CgroupReport,
+        top: usize,
+    ) -> std::result::Result<serde_json::Value, String>;
 }
 
 impl Shared {
@@ -152,6 +171,8 @@ impl Shared {
             retention: config.retention,
             token: config.token.clone(),
             oom_source: Mutex::new("cgroup counters".into()),
+            file_cache: std::sync::OnceLock::new(),
+            file_cache_answers: Mutex::new(BTreeMap::new()),
         })
     }
 

@@ -264,7 +264,8 @@ fn json_api_answers_and_refuses_bad_requests() {
         ("/api/v1/oom/x", 400),
         ("/api/v1/oom/999999", 404),
         ("/api/v1/oom?limit=0", 400),
-        ("/api/v1/cache?path=/x", 501),
+        ("/api/v1/cache", 400),
+        ("/api/v1/cache?path=/no-such-cgroup-here", 404),
         ("/api/v1/nothing", 404),
         ("/api/v2/snapshot", 404),
         ("/nothing", 404),
@@ -449,4 +450,32 @@ fn history_and_oom_events_survive_kill_9() {
         history >= before,
         "history shrank across kill -9: {before} → {history}"
     );
+}
+
+#[test]
+fn file_cache_of_a_cgroup() {
+    let cg = TestCgroup::new();
+    let (dir, _, path, _) = pod_tree(&cg, 4);
+    let scratch = Scratch::new();
+    let file = scratch.file("mapped.bin");
+    // Mapped, so the kernel's own reclaim leaves it in the cache while we look.
+    let _workload = Workload::start(&dir, &args(&[("--map-file", format!("{file}:16M"))]));
+    let db = Scratch::new();
+    let agent = Agent::start(&db.dir.join("h.db"), &[]);
+    agent.wait_collections(1);
+    let answer = agent.get(&format!("/api/v1/cache?path={path}&limit=20"));
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    let doc = answer.json();
+    assert_eq!(doc["cgroup"], path.as_str());
+    let files = doc["files"].as_array().unwrap();
+    let ours = files
+        .iter()
+        .find(|f| {
+            f["path"]
+                .as_str()
+                .is_some_and(|p| p.ends_with("mapped.bin"))
+        })
+        .unwrap_or_else(|| panic!("{file} not among {files:?}"));
+    assert_close(ours["cached"].as_u64().unwrap(), 16 * MIB, "cached");
+    assert_eq!(ours["deleted"], false);
 }

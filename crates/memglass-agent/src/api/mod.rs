@@ -290,11 +290,56 @@ async fn oom_event(State(shared): State<Arc<Shared>>, Path(id): Path<String>) ->
 async fn cache(State(shared): State<Arc<Shared>>, Query(query): Params) -> ApiResult {
     counted(&shared);
     let path = params::cgroup_path(&query)?;
-    Err(ApiError::new(
-        StatusCode::NOT_IMPLEMENTED,
-        format!(
-            "per-file page cache of {path} is not available in this build yet \
-             (it comes with `memglass cache`, issue 6)"
-        ),
-    ))
+    let top = params::limit(&query, 200)?.min(200) as usize;
+    if shared.file_cache.get().is_none() {
+        return Err(ApiError::new(
+            StatusCode::NOT_IMPLEMENTED,
+            "per-file page cache is not available in this build (memglass cache)",
+        ));
+    }
+    let report = latest(&shared)?;
+    let cgroup = report
+        .snapshot
+        .cgroups
+        .iter()
+        .find(|c| c.path == path)
+        .cloned()
+        .ok_or_else(|| ApiError::not_found(format!("no cgroup {path} now")))?;
+    let key = format!("{path}\u{0}{top}");
+    if let Some(answer) = fresh_answer(&shared, &key) {
+        return Ok(Json(answer));
+    }
+    let worker = Arc::clone(&shared);
+    let answer = tokio::task::spawn_blocking(move || {
+        // One scan at a time: the lock is held while scanning.
+        let mut answers = worker
+            .file_cache_answers
+            .lock()
+            .map_err(|_| ApiError::internal("file cache lock poisoned"))?;
+        if let Some((at, answer)) = answers.get(&key) {
+            if at.elapsed() < crate::shared::FILE_CACHE_TTL {
+                return Ok(answer.clone());
+            }
+        }
+        let scanner = worker
+            .file_cache
+            .get()
+            .ok_or_else(|| ApiError::internal("no file cache scanner"))?;
+        let answer = scanner
+            .files(&cgroup, top)
+            .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e))?;
+        answers.retain(|_, (at, _)| at.elapsed() < crate::shared::FILE_CACHE_TTL);
+        answers.insert(key, (std::time::Instant::now(), answer.clone()));
+        Ok::<_, ApiError>(answer)
+    })
+    .await
+    .map_err(ApiError::internal)??;
+    Ok(Json(answer))
+}
+
+/// A cached file-cache answer, if one is fresh (without waiting for a running scan).
+fn fresh_answer(shared: &Shared, key: &str) -> Option<Value> {
+    let answers = shared.file_cache_answers.try_lock().ok()?;
+    let (at, answer) = answers.get(key)?;
+    (at.elapsed() < crate::shared::FILE_CACHE_TTL).then(|| answer.clone())
 }

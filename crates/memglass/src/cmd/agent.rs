@@ -18,6 +18,7 @@ use memglass_kernel::Roots;
 
 use crate::cli::{IdentityArgs, SourceArgs};
 
+mod filecache;
 mod kmsg;
 
 /// How long the runtime may take to answer the agent's name lookups.
@@ -103,6 +104,9 @@ pub fn run(sources: &SourceArgs, identity: &IdentityArgs, args: &AgentArgs) -> a
     if let Ok(mut slot) = shared.oom_source.lock() {
         *slot = oom_source;
     }
+    let _ = shared.file_cache.set(Box::new(filecache::Scanner {
+        roots: source.roots.clone(),
+    }));
     if let Some(span) = args.simulate_history {
         let snapshot = source
             .collect()

@@ -1,0 +1,128 @@
+//! Tier 5: the dashboard in Debian's chromium, driven by playwright-core (ci/e2e), against
+//! the real agent and real workloads: the node pie, the sortable and filterable pods
+//! table, a pod page with real values, and an OOM event the test caused. Screenshots are
+//! saved under target/e2e-artifacts/.
+#![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
+
+mod agent_support;
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use agent_support::*;
+use memglass_testkit::{workload_bin, Scratch, TestCgroup, Workload};
+
+#[test]
+fn dashboard_in_chromium() {
+    let e2e = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../ci/e2e");
+    if !tool_present("/usr/bin/chromium", "chromium")
+        || !tool_present(
+            &e2e.join("node_modules/playwright-core")
+                .display()
+                .to_string(),
+            "playwright-core (npm ci in ci/e2e)",
+        )
+    {
+        return;
+    }
+    let cg = TestCgroup::new();
+    let scratch = Scratch::new();
+    // Pod A: two containers, anon, a mapped file (page cache that stays) and tmpfs.
+    let (a1, pod_a, _, _) = pod_tree(&cg, 21);
+    let pod_rel = pod_a
+        .strip_prefix(&cg.path)
+        .unwrap()
+        .trim_start_matches('/');
+    let (a2, _) = cg.child(&format!("{pod_rel}/{:064x}", 0xa2_u64));
+    let mapped = scratch.file("served-assets.bin");
+    let shm = ShmFile::new("dashboard");
+    let _a1 = Workload::start(
+        &a1,
+        &args(&[
+            ("--anon", "40M".into()),
+            ("--map-file", format!("{mapped}:24M")),
+            ("--tmpfs", format!("{}:8M", shm.0)),
+        ]),
+    );
+    let _a2 = Workload::start(&a2, &args(&[("--anon", "16M".into())]));
+    // Pod B: less anon, more page cache, so the table has something to sort.
+    let (b1, _, _, _) = pod_tree(&cg, 22);
+    let _b1 = Workload::start(
+        &b1,
+        &args(&[
+            ("--anon", "8M".into()),
+            ("--map-file", format!("{}:48M", scratch.file("b.bin"))),
+        ]),
+    );
+    // Pod C: its container is OOM-killed at a 24 MiB limit.
+    let (c1, _, oom_path, _) = pod_tree(&cg, 23);
+    cg.write(
+        &c1,
+        if cg.is_v2() {
+            "memory.max"
+        } else {
+            "memory.limit_in_bytes"
+        },
+        &(24 * MIB).to_string(),
+    );
+
+    let db = Scratch::new();
+    let agent = Agent::start(&db.dir.join("h.db"), &[]);
+    let calm = Workload::start(&c1, &args(&[("--anon", "12M".into())]));
+    agent.wait_collections(3);
+    drop(calm);
+    let killed = Command::new(workload_bin())
+        .arg("--cgroup")
+        .arg(&c1)
+        .args(["--anon", "64M"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(!killed.success());
+    agent.wait_for(|a| {
+        a.get("/api/v1/oom").json()["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["cgroup"] == oom_path.as_str())
+    });
+    agent.wait_collections(2);
+
+    let artifacts = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/e2e-artifacts");
+    let output = Command::new("node")
+        .arg(e2e.join("dashboard.mjs"))
+        .env("MEMGLASS_URL", format!("http://{}", agent.addr))
+        .env("MEMGLASS_POD", &pod_a)
+        .env("MEMGLASS_POD_ANON", (56 * MIB).to_string())
+        .env("MEMGLASS_FILE", &mapped)
+        .env("MEMGLASS_OOM_CGROUP", &oom_path)
+        .env("MEMGLASS_ARTIFACTS", &artifacts)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "dashboard check failed: {stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let found: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    assert_eq!(found["ok"], true);
+    assert_close(
+        found["pod_anon"].as_u64().unwrap(),
+        56 * MIB,
+        "pod anon in the page",
+    );
+    for shot in [
+        "overview.png",
+        "pods-sorted.png",
+        "pod.png",
+        "oom.png",
+        "oom-event.png",
+    ] {
+        assert!(artifacts.join(shot).exists(), "{shot} not saved");
+    }
+    eprintln!("screenshots: {}", artifacts.display());
+}
