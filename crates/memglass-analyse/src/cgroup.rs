@@ -209,6 +209,16 @@ fn workload_facts(known: Resolved<'_>) -> Option<WorkloadFacts> {
     })
 }
 
+/// The parent of a cgroup path ("/" for top-level cgroups, `None` for the root).
+pub fn parent_path(path: &str) -> Option<&str> {
+    match path.rfind('/') {
+        _ if path == "/" => None,
+        Some(0) => Some("/"),
+        Some(at) => Some(&path[..at]),
+        None => None,
+    }
+}
+
 impl CgroupReport {
     /// True for the hierarchy's root.
     pub fn is_root(&self) -> bool {

@@ -139,7 +139,7 @@ pub fn attribute(
         .map(|(i, c)| (c.path.as_str(), i))
         .collect();
     for i in (0..rows.len()).rev() {
-        let parent = parent_of(&rows[i].path).and_then(|p| index.get(p).copied());
+        let parent = crate::cgroup::parent_path(&rows[i].path).and_then(|p| index.get(p).copied());
         if let Some(parent) = parent {
             let child = rows[i].subtree;
             rows[parent].subtree.add(&child);
@@ -183,14 +183,5 @@ fn dying_below(
         (1, Some(rss), Some(cache)) => user.saturating_sub(rss.saturating_add(cache)),
         _ if has_processes(&cgroup.path) => 0,
         _ => user,
-    }
-}
-
-fn parent_of(path: &str) -> Option<&str> {
-    match path.rfind('/') {
-        _ if path == "/" => None,
-        Some(0) => Some("/"),
-        Some(at) => Some(&path[..at]),
-        None => None,
     }
 }

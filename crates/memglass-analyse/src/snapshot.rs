@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use memglass_kernel::cgroup::CgroupVersion;
 use memglass_kernel::{Gap, HostSample};
 
-use crate::cgroup::{self, CgroupReport};
+use crate::cgroup::{self, parent_path, CgroupReport};
 use crate::node::{self, NodeReport, RootUsage};
 use crate::reconcile::{self, Reconciliation};
 
@@ -134,15 +134,6 @@ fn make_v1_oom_kills_hierarchical(cgroups: &mut [CgroupReport]) {
             let total = &mut cgroups[parent].events.oom_kill;
             *total = Some(total.unwrap_or(0).saturating_add(kills));
         }
-    }
-}
-
-fn parent_path(path: &str) -> Option<&str> {
-    match path.rfind('/') {
-        _ if path == "/" => None,
-        Some(0) => Some("/"),
-        Some(at) => Some(&path[..at]),
-        None => None,
     }
 }
 

@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 
 use crate::dir::Dir;
 use crate::error::{Error, Result};
+use crate::mounts::Mount;
 
 /// cgroup API version of the memory hierarchy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -45,65 +46,6 @@ pub struct MemoryHierarchy {
     pub mount_root: String,
 }
 
-/// One line of /proc/self/mountinfo that mounts a cgroup filesystem.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct CgroupMount<'a> {
-    root: &'a str,
-    mount_point: String,
-    fstype: &'a str,
-    super_options: &'a str,
-}
-
-/// Parse the cgroup mounts out of mountinfo text.
-fn cgroup_mounts(mountinfo: &str) -> Vec<CgroupMount<'_>> {
-    let mut mounts = Vec::new();
-    for line in mountinfo.lines() {
-        // id parent major:minor root mount_point options [optional...] - fstype source super
-        let Some((left, right)) = line.split_once(" - ") else {
-            continue;
-        };
-        let left: Vec<&str> = left.split(' ').collect();
-        let right: Vec<&str> = right.split(' ').collect();
-        if left.len() < 5 || right.len() < 3 {
-            continue;
-        }
-        let fstype = right[0];
-        if fstype != "cgroup" && fstype != "cgroup2" {
-            continue;
-        }
-        mounts.push(CgroupMount {
-            root: left[3],
-            mount_point: unescape_octal(left[4]),
-            fstype,
-            super_options: right[2],
-        });
-    }
-    mounts
-}
-
-/// mountinfo escapes space, tab, newline and backslash as `\ooo`.
-fn unescape_octal(field: &str) -> String {
-    let bytes = field.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'\\' && i + 4 <= bytes.len() {
-            let digits = &bytes[i + 1..i + 4];
-            if digits.iter().all(|d| (b'0'..=b'7').contains(d)) {
-                let value = digits
-                    .iter()
-                    .fold(0u32, |acc, d| acc * 8 + u32::from(d - b'0'));
-                out.push(value as u8);
-                i += 4;
-                continue;
-            }
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
 /// Find the memory hierarchy from mountinfo text. `controllers_of` answers which
 /// controllers a cgroup2 mount point has (its root `cgroup.controllers`), so this
 /// function stays testable on recorded mountinfo.
@@ -111,7 +53,10 @@ pub fn find_memory_hierarchy(
     mountinfo: &str,
     controllers_of: impl Fn(&Path) -> Option<String>,
 ) -> Option<MemoryHierarchy> {
-    let mounts = cgroup_mounts(mountinfo);
+    let mounts: Vec<Mount> = crate::mounts::parse(mountinfo)
+        .into_iter()
+        .filter(|m| m.fstype == "cgroup" || m.fstype == "cgroup2")
+        .collect();
     let v1 = mounts.iter().find(|mount| {
         mount.fstype == "cgroup" && mount.super_options.split(',').any(|o| o == "memory")
     });
@@ -119,7 +64,7 @@ pub fn find_memory_hierarchy(
         return Some(MemoryHierarchy {
             version: CgroupVersion::V1,
             mount_point: PathBuf::from(&mount.mount_point),
-            mount_root: mount.root.to_owned(),
+            mount_root: mount.root.clone(),
         });
     }
     mounts
@@ -132,7 +77,7 @@ pub fn find_memory_hierarchy(
         .map(|mount| MemoryHierarchy {
             version: CgroupVersion::V2,
             mount_point: PathBuf::from(&mount.mount_point),
-            mount_root: mount.root.to_owned(),
+            mount_root: mount.root.clone(),
         })
 }
 
