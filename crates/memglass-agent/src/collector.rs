@@ -26,6 +26,9 @@ pub trait Source: Send {
         None
     }
 
+    /// Called once a collection is published and stored (e.g. to return freed memory).
+    fn after_collection(&mut self) {}
+
     /// Resident memory of this process, for the agent's health (bytes).
     fn resident_bytes(&self) -> Option<u64> {
         None
@@ -53,7 +56,12 @@ pub fn run(shared: &Arc<Shared>, mut writer: Writer, mut source: impl Source, sc
         let taken_at = SystemTime::now();
         let started = Instant::now();
         match source.collect() {
-            Ok(snapshot) => {
+            Ok(mut snapshot) => {
+                // The raw memory.stat maps are most of a report's size and nothing the
+                // agent serves needs them (every named figure is kept): drop them.
+                for cgroup in &mut snapshot.cgroups {
+                    cgroup.stat = Default::default();
+                }
                 seq += 1;
                 let report = Arc::new(Report {
                     seq,
@@ -87,6 +95,7 @@ pub fn run(shared: &Arc<Shared>, mut writer: Writer, mut source: impl Source, sc
             &shared.health.collection_cpu_usec,
             u64::try_from(used.as_micros()).unwrap_or(u64::MAX),
         );
+        source.after_collection();
         if let Some(rss) = source.resident_bytes() {
             shared
                 .health

@@ -1,2 +1,311 @@
-//! Agent benchmark (placeholder).
-fn main() {}
+//! The agent with 1,000 real memory cgroups (PRODUCT.md §6): /metrics latency (p50/p99)
+//! and size, collection CPU per interval, RSS after an hour of history, database size.
+//!
+//! ```text
+//! ci/bench agent                 (root; about a minute)
+//! cargo bench -p memglass --bench agent -- 2000 300   (cgroups, scrapes)
+//! ```
+//!
+//! Builds the snapshot benchmark's kubepods-like tree under this run's own prefix (pods
+//! of 4 containers, each charged 64 KiB of tmpfs), then runs two release agents on
+//! 127.0.0.1, both killed by their PIDs at the end:
+//! - A, `--interval 10s --simulate-history 1h`: an hour of history (360 collections of
+//!   every cgroup) is written before it serves; then /metrics is scraped N times, and its
+//!   RSS and database size are read.
+//! - B, `--interval 1s` for 20 s: CPU of the collector thread per collection (its own
+//!   counter, `memglass_agent_collection_cpu_seconds_total`), and RSS in steady state.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark: fail loudly
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use memglass_testkit::{memory_mount, workload_bin, Scratch, TestCgroup};
+
+fn main() {
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| a != "--bench")
+        .collect();
+    let cgroups: usize = args.first().and_then(|a| a.parse().ok()).unwrap_or(1000);
+    let scrapes: usize = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(300);
+
+    let root = TestCgroup::new();
+    let started = Instant::now();
+    let containers = build_tree(&root, cgroups);
+    let shm = format!("/dev/shm/{}", root.path.trim_start_matches('/'));
+    std::fs::create_dir_all(&shm).unwrap();
+    let _remove_shm = RemoveDir(shm.clone());
+    charge(&containers, &shm);
+    let (mount, _) = memory_mount();
+    println!(
+        "tree: {cgroups} cgroups of ours ({} containers), {} memory cgroups on the machine, built in {:.1} s",
+        containers.len(),
+        walk_count(&mount),
+        started.elapsed().as_secs_f64()
+    );
+
+    // A: an hour of history, then scrapes.
+    let dir = Scratch::new();
+    let db = dir.dir.join("history.db");
+    let simulate = Instant::now();
+    let a = Agent::start(&db, &["--interval", "10s", "--simulate-history", "1h"]);
+    let simulated = simulate.elapsed();
+    let rows = a
+        .log
+        .lines()
+        .find(|l| l.contains("simulated"))
+        .unwrap_or("")
+        .to_owned();
+    wait_for_collection(a.addr, 1);
+    println!(
+        "history: {} in {:.1} s (an hour at 10 s; also the first collection)",
+        rows.trim_start_matches("memglass: "),
+        simulated.as_secs_f64()
+    );
+    let text = get(a.addr, "/metrics", &[]);
+    let om = get(
+        a.addr,
+        "/metrics",
+        &[("Accept", "application/openmetrics-text")],
+    );
+    let series = text.lines().filter(|l| !l.starts_with('#')).count();
+    let mut latencies = Vec::with_capacity(scrapes);
+    for _ in 0..scrapes {
+        let t = Instant::now();
+        let body = get(a.addr, "/metrics", &[]);
+        latencies.push(t.elapsed());
+        std::hint::black_box(body.len());
+    }
+    latencies.sort();
+    let pct = |p: f64| latencies[((latencies.len() as f64 - 1.0) * p).round() as usize];
+    println!(
+        "/metrics: {scrapes} scrapes, p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms; {series} series, {:.2} MiB text, {:.2} MiB OpenMetrics",
+        ms(pct(0.5)),
+        ms(pct(0.99)),
+        ms(*latencies.last().unwrap()),
+        text.len() as f64 / MIB,
+        om.len() as f64 / MIB
+    );
+    let pod = containers[0].parent().unwrap();
+    let pod_path = format!("/{}", pod.strip_prefix(&mount).unwrap().display());
+    let t = Instant::now();
+    let history = get(
+        a.addr,
+        &format!("/api/v1/cgroup?path={pod_path}&range=1h"),
+        &[],
+    );
+    println!(
+        "/api/v1/cgroup (a pod, 1 h of raw history): {:.1} ms, {:.0} KiB",
+        ms(t.elapsed()),
+        history.len() as f64 / 1024.0
+    );
+    let (rss_a, hwm) = rss(a.child.id());
+    let db_bytes = file_size(&db) + file_size(&PathBuf::from(format!("{}-wal", db.display())));
+    println!(
+        "agent A after an hour of history and the scrapes: RSS {:.1} MiB (peak {:.1} MiB); database {:.1} MiB → about {:.0} MiB per day at 10 s (raw) plus {:.0} MiB per week of 1-minute averages",
+        rss_a / MIB,
+        hwm / MIB,
+        db_bytes as f64 / MIB,
+        db_bytes as f64 / MIB * 24.0,
+        db_bytes as f64 / MIB * 24.0 * 7.0 / 6.0
+    );
+    drop(a);
+
+    // B: steady collection every second.
+    let dir_b = Scratch::new();
+    let b = Agent::start(&dir_b.dir.join("history.db"), &["--interval", "1s"]);
+    wait_for_collection(b.addr, 2);
+    let before = counters(b.addr);
+    std::thread::sleep(Duration::from_secs(20));
+    let after = counters(b.addr);
+    let collections = after.0 - before.0;
+    let cpu = after.1 - before.1;
+    let (rss_b, hwm_b) = rss(b.child.id());
+    println!(
+        "agent B, every 1 s: {collections:.0} collections, collector CPU {:.1} ms per collection (snapshot + history write + OOM check), last collection {:.1} ms wall; RSS {:.1} MiB (peak {:.1} MiB)",
+        cpu / collections * 1e3,
+        after.2 * 1e3,
+        rss_b / MIB,
+        hwm_b / MIB
+    );
+    println!("goals (PRODUCT.md §6): /metrics p99 < 50 ms, agent RSS < 30 MiB at 1,000 cgroups");
+}
+
+const MIB: f64 = 1048576.0;
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+struct Agent {
+    child: Child,
+    addr: SocketAddr,
+    log: String,
+}
+
+impl Agent {
+    fn start(db: &Path, extra: &[&str]) -> Agent {
+        let child = Command::new(env!("CARGO_BIN_EXE_memglass"))
+            .args(["--no-cri", "agent", "--listen", "127.0.0.1:0", "--db"])
+            .arg(db)
+            .args(extra)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // The guard owns the child from here on: a failed start still kills it.
+        let mut agent = Agent {
+            child,
+            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            log: String::new(),
+        };
+        let mut stderr = BufReader::new(agent.child.stderr.take().unwrap());
+        loop {
+            let mut line = String::new();
+            assert!(
+                stderr.read_line(&mut line).unwrap() > 0,
+                "agent died: {}",
+                agent.log
+            );
+            agent.log.push_str(&line);
+            if let Some(rest) = line.split("http://").nth(1) {
+                agent.addr = rest.split('/').next().unwrap().parse().unwrap();
+                std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
+                return agent;
+            }
+        }
+    }
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn get(addr: SocketAddr, path: &str, headers: &[(&str, &str)]) -> String {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    let mut request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    for (k, v) in headers {
+        request.push_str(&format!("{k}: {v}\r\n"));
+    }
+    request.push_str("\r\n");
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).unwrap();
+    let raw = String::from_utf8(raw).unwrap();
+    let (head, body) = raw.split_once("\r\n\r\n").unwrap();
+    assert!(head.starts_with("HTTP/1.1 200"), "{path}: {head}");
+    body.to_owned()
+}
+
+/// (collections, collector CPU seconds, last collection seconds) from /metrics.
+fn counters(addr: SocketAddr) -> (f64, f64, f64) {
+    let text = get(addr, "/metrics", &[]);
+    let value = |name: &str| {
+        text.lines()
+            .find_map(|l| {
+                l.strip_prefix(name)
+                    .and_then(|v| v.trim().parse::<f64>().ok())
+            })
+            .unwrap_or(0.0)
+    };
+    (
+        value("memglass_agent_collections_total "),
+        value("memglass_agent_collection_cpu_seconds_total "),
+        value("memglass_agent_collection_duration_seconds "),
+    )
+}
+
+fn wait_for_collection(addr: SocketAddr, n: u64) {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while counters(addr).0 < n as f64 {
+        assert!(Instant::now() < deadline, "no collection");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// (VmRSS, VmHWM) in bytes of a process we started.
+fn rss(pid: u32) -> (f64, f64) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let kib = |key: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(key))
+            .and_then(|v| v.split_whitespace().next()?.parse::<f64>().ok())
+            .unwrap_or(0.0)
+            * 1024.0
+    };
+    (kib("VmRSS:"), kib("VmHWM:"))
+}
+
+fn file_size(path: &Path) -> u64 {
+    std::fs::metadata(path).map_or(0, |m| m.len())
+}
+
+struct RemoveDir(String);
+impl Drop for RemoveDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// kubepods/burstable/pod<i>/<container j> (as benches/snapshot.rs): the container dirs.
+fn build_tree(root: &TestCgroup, cgroups: usize) -> Vec<PathBuf> {
+    let mut containers = Vec::new();
+    let mut made = 2; // kubepods, burstable
+    let mut pod = 0;
+    while made < cgroups {
+        let pod_rel = format!("kubepods/burstable/pod{pod:08x}-0000-4000-8000-{pod:012x}");
+        root.child(&pod_rel);
+        made += 1;
+        for container in 0..4 {
+            if made >= cgroups {
+                break;
+            }
+            let (dir, _) = root.child(&format!("{pod_rel}/{pod:056x}{container:08x}"));
+            containers.push(dir);
+            made += 1;
+        }
+        pod += 1;
+    }
+    containers
+}
+
+/// One helper process visits every container and leaves 64 KiB of tmpfs charged there.
+fn charge(containers: &[PathBuf], shm: &str) {
+    for chunk in containers.chunks(400) {
+        let mut command = Command::new(workload_bin());
+        for (i, dir) in chunk.iter().enumerate() {
+            let name = dir.file_name().unwrap().to_string_lossy();
+            command
+                .arg("--cgroup")
+                .arg(dir)
+                .arg("--tmpfs")
+                .arg(format!("{shm}/{name}-{i}:64K"));
+        }
+        let output = command.stdin(Stdio::null()).output().unwrap();
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+}
+
+fn walk_count(dir: &Path) -> usize {
+    1 + std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .flatten()
+                .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+                .map(|e| walk_count(&e.path()))
+                .sum()
+        })
+        .unwrap_or(0)
+}

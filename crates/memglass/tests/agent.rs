@@ -130,6 +130,20 @@ fn metrics_match_a_real_workload() {
         "snapshot vs agent anon",
     );
 
+    // Every family exported is documented in docs/metrics.md (the contract).
+    let doc = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../docs/metrics.md"
+    ))
+    .unwrap();
+    for line in scrape.body.lines().filter(|l| l.starts_with("# TYPE ")) {
+        let name = line.split(' ').nth(2).unwrap();
+        assert!(
+            doc.contains(&format!("`{name}")),
+            "{name} is not in docs/metrics.md"
+        );
+    }
+
     // OpenMetrics when asked.
     let om = agent.get_with(
         "/metrics",

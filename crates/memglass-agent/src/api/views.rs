@@ -19,6 +19,8 @@ pub fn snapshot_document(report: &Report) -> Value {
         "cgroups": s.cgroups,
         "gaps": s.gaps,
         "vanished_cgroups": s.vanished,
+        // The agent asks only the container runtime, not the Kubernetes API (yet).
+        "kubernetes_node": null,
     })
 }
 

@@ -4,7 +4,7 @@
 //! Tables (documented for people reading the file with `sqlite3`):
 //! - `series`: one row per cgroup path ever seen, with its identity frozen at capture time
 //!   (kind, pod UID, namespace, pod, container), first and last seen.
-//! - `samples`: `(series, res, t)` → the figures the dashboard charts, in bytes. `res` 0
+//! - `samples`: `(series, res, t)` → the figures the dashboard charts, in KiB (rounded). `res` 0
 //!   is one row per collection, `res` 1 one-minute averages. Derived figures (working
 //!   sets) are recomputed on read from the stored parts, as the analyse stage does.
 //! - `node_samples`: the node breakdown, same resolutions.

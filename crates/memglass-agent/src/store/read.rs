@@ -81,7 +81,13 @@ pub struct NodePoint {
     pub memory_available: Option<u64>,
 }
 
+/// A size column (stored in KiB), in bytes.
 fn u(row: &Row<'_>, index: usize) -> rusqlite::Result<Option<u64>> {
+    Ok(count(row, index)?.map(|kib| kib.saturating_mul(1024)))
+}
+
+/// A count column.
+fn count(row: &Row<'_>, index: usize) -> rusqlite::Result<Option<u64>> {
     Ok(row
         .get::<_, Option<i64>>(index)?
         .map(|v| u64::try_from(v).unwrap_or(0)))
@@ -101,7 +107,7 @@ fn history_point(row: &Row<'_>) -> rusqlite::Result<HistoryPoint> {
         shmem: u(row, 9)?,
         file_dirty: u(row, 10)?,
         kernel: u(row, 11)?,
-        oom_kill: u(row, 12)?,
+        oom_kill: count(row, 12)?,
         working_set: None,
         working_set_kubelet: None,
     };
