@@ -493,3 +493,43 @@ fn file_cache_of_a_cgroup() {
     assert_close(ours["cached"].as_u64().unwrap(), 16 * MIB, "cached");
     assert_eq!(ours["deleted"], false);
 }
+
+#[test]
+fn names_from_a_recorded_pod_list_label_the_metrics() {
+    // Pod UIDs and container ids of a real kubeadm 1.28 node's pod list (as tests/kube.rs).
+    let pods = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../fixtures/kube/kubeadm-1.28-containerd/pods.json"
+    );
+    let cg = TestCgroup::new();
+    let etcd_pod = "kubepods/burstable/pod8e8fff2d-be18-4c30-9237-15081eb36a31";
+    let etcd = "bd8e739c800c48d94c001dffece330d6229d4223d417579a8da27eb474f3f0de";
+    let (dir, path) = cg.child(&format!("{etcd_pod}/{etcd}"));
+    let _workload = Workload::start(&dir, &args(&[("--anon", "20M".into())]));
+    let db = Scratch::new();
+    let agent = Agent::start(&db.dir.join("h.db"), &["--pods", pods]);
+    agent.wait_collections(1);
+    let m = parse_metrics(&agent.get("/metrics").body);
+    let labels = m
+        .keys()
+        .find(|(n, l)| n == "memglass_cgroup_memory_usage_bytes" && l["cgroup"] == path)
+        .map(|(_, l)| l.clone())
+        .unwrap();
+    assert_eq!(labels["namespace"], "kube-system");
+    assert_eq!(labels["pod"], "etcd-k8s-controller-01");
+    assert_eq!(labels["container"], "etcd");
+    let pod_path = format!("{}/{etcd_pod}", cg.path);
+    let pod = m
+        .keys()
+        .find(|(n, l)| n == "memglass_cgroup_memory_usage_bytes" && l["cgroup"] == pod_path)
+        .map(|(_, l)| l.clone())
+        .unwrap();
+    assert_eq!(
+        (pod["pod"].as_str(), pod["container"].as_str()),
+        ("etcd-k8s-controller-01", "")
+    );
+    let answer = agent.get("/api/v1/pod?namespace=kube-system&name=etcd-k8s-controller-01");
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    // Two runs of this test may overlap (same UID): either pod tree is a right answer.
+    assert!(answer.json()["path"].as_str().unwrap().ends_with(etcd_pod));
+}

@@ -102,7 +102,7 @@ pub fn run(sources: &SourceArgs, identity: &IdentityArgs, args: &AgentArgs) -> a
     let reader = Store::open(&db).with_context(|| "cannot open the history")?;
     let resume = reader.meta(collector::KMSG_RESUME).unwrap_or_default();
     let shared = Shared::new(reader, &config);
-    let mut source = HostSource::new(sources, identity);
+    let mut source = HostSource::new(sources, identity)?;
     let oom_source = match kmsg::KernelLog::open(&sources.proc_root, resume.as_deref()) {
         Ok(log) => {
             source.kernel_log = Some(log);
@@ -200,15 +200,24 @@ fn default_db() -> Option<PathBuf> {
 }
 
 /// The snapshot path of `memglass snapshot`, with the runtime's names cached between
-/// collections and asked again only when a new container appears.
+/// collections and asked again only when a new container appears; `--pods`/`--node`
+/// files are read once and the Kubernetes API (`--kube`, or in a cluster) asked again
+/// every [`KUBE_REFRESH`].
 struct HostSource {
     roots: Roots,
     cri: Option<memglass_cri::Cache>,
     kernel_log: Option<kmsg::KernelLog>,
+    /// What the files and the API said (everything but the runtime).
+    others: memglass_identify::Directory,
+    /// How to ask the API again, and when it was last asked (None: no API to ask).
+    kube: Option<(SourceArgs, IdentityArgs, std::time::Instant)>,
 }
 
+/// How often the agent asks the Kubernetes API again for pods (requests, limits, names).
+const KUBE_REFRESH: Duration = Duration::from_secs(300);
+
 impl HostSource {
-    fn new(sources: &SourceArgs, identity: &IdentityArgs) -> HostSource {
+    fn new(sources: &SourceArgs, identity: &IdentityArgs) -> anyhow::Result<HostSource> {
         let socket = if identity.no_cri {
             None
         } else {
@@ -219,13 +228,44 @@ impl HostSource {
                 (None, Some(_)) => None,
             }
         };
-        HostSource {
+        // Everything but the runtime, the way every command gathers it.
+        let without_cri = IdentityArgs {
+            no_cri: true,
+            ..identity.clone()
+        };
+        let gathered = crate::identity::gather(sources, &without_cri)?;
+        for warning in &gathered.warnings {
+            eprintln!("memglass: warning: {warning}");
+        }
+        let in_cluster =
+            std::env::var_os("KUBERNETES_SERVICE_HOST").is_some() && sources.cgroup_root.is_none();
+        let kube = (identity.kube || in_cluster)
+            .then(|| (sources.clone(), without_cri, std::time::Instant::now()));
+        Ok(HostSource {
             roots: Roots {
                 proc: sources.proc_root.clone(),
                 cgroup: sources.cgroup_root.clone(),
             },
             cri: socket.map(|s| memglass_cri::Cache::new(s, CRI_TIMEOUT, CRI_MIN_INTERVAL)),
             kernel_log: None,
+            others: gathered.directory,
+            kube,
+        })
+    }
+
+    /// Ask the API again when due; an answer with warnings keeps the last good one.
+    fn refresh_kube(&mut self) {
+        let Some((sources, args, asked)) = &mut self.kube else {
+            return;
+        };
+        if asked.elapsed() < KUBE_REFRESH {
+            return;
+        }
+        *asked = std::time::Instant::now();
+        if let Ok(gathered) = crate::identity::gather(sources, args) {
+            if gathered.warnings.is_empty() {
+                self.others = gathered.directory;
+            }
         }
     }
 }
@@ -239,21 +279,26 @@ impl Source for HostSource {
             .iter()
             .map(|cgroup| memglass_identify::identify(&cgroup.path))
             .collect();
-        let empty = memglass_identify::Directory::new();
-        let directory = match &mut self.cri {
-            Some(cache) => {
-                cache.refresh_for(identities.iter().filter_map(|i| i.container_id.as_deref()))
-            }
-            None => &empty,
+        self.refresh_kube();
+        let mut directory = match &mut self.cri {
+            Some(cache) => cache
+                .refresh_for(identities.iter().filter_map(|i| i.container_id.as_deref()))
+                .clone(),
+            None => memglass_identify::Directory::new(),
         };
-        Ok(memglass_analyse::snapshot(&sample, &identities, directory))
+        directory.merge(self.others.clone());
+        Ok(memglass_analyse::snapshot(&sample, &identities, &directory))
     }
 
     fn kernel_ooms(&mut self) -> Option<Vec<KernelOom>> {
         let log = self.kernel_log.as_mut()?;
-        let empty = memglass_identify::Directory::new();
-        let directory = self.cri.as_ref().map_or(&empty, |c| c.directory());
-        Some(log.drain(directory))
+        let mut directory = self
+            .cri
+            .as_ref()
+            .map(|c| c.directory().clone())
+            .unwrap_or_default();
+        directory.merge(self.others.clone());
+        Some(log.drain(&directory))
     }
 
     fn after_collection(&mut self) {
