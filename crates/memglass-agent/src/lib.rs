@@ -23,6 +23,8 @@ pub mod oom;
 pub mod server;
 pub mod shared;
 pub mod store;
+#[cfg(test)]
+mod tests;
 
 pub use config::{Config, Retention};
 pub use error::{Error, Result};

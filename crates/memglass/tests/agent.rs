@@ -533,3 +533,63 @@ fn names_from_a_recorded_pod_list_label_the_metrics() {
     // Two runs of this test may overlap (same UID): either pod tree is a right answer.
     assert!(answer.json()["path"].as_str().unwrap().ends_with(etcd_pod));
 }
+
+#[test]
+fn oom_kills_from_counters_without_the_kernel_log() {
+    let cg = TestCgroup::new();
+    let (dir, _, path, uid) = pod_tree(&cg, 5);
+    cg.write(
+        &dir,
+        if cg.is_v2() {
+            "memory.max"
+        } else {
+            "memory.limit_in_bytes"
+        },
+        &(32 * MIB).to_string(),
+    );
+    let db = Scratch::new();
+    let agent = Agent::start(&db.dir.join("h.db"), &["--no-kernel-log"]);
+    assert!(agent.get("/api/v1/health").json()["oom_source"]
+        .as_str()
+        .unwrap()
+        .starts_with("cgroup counters"));
+    let calm = Workload::start(&dir, &args(&[("--anon", "8M".into())]));
+    agent.wait_collections(2);
+    drop(calm);
+    let status = Command::new(workload_bin())
+        .arg("--cgroup")
+        .arg(&dir)
+        .args(["--anon", "64M"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(
+        !status.success(),
+        "the workload should have been OOM-killed"
+    );
+    agent.wait_for(|a| {
+        a.get("/api/v1/oom").json()["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["cgroup"] == path.as_str())
+    });
+    let events = agent.get("/api/v1/oom").json();
+    let event = events["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["cgroup"] == path.as_str())
+        .unwrap();
+    assert_eq!(event["source"], "cgroup_counters", "{event}");
+    assert_eq!(event["kills"], 1, "{event}");
+    assert_eq!(event["oom_memcg"], path.as_str(), "{event}");
+    assert_eq!(event["scope"], "container", "{event}");
+    assert_eq!(event["pod_uid"], uid.as_str());
+    assert_eq!(event["limit"].as_u64(), Some(32 * MIB));
+    assert!(event["pid"].is_null(), "counters do not name the process");
+    let detail = agent.get(&format!("/api/v1/oom/{}", event["id"])).json();
+    assert!(!detail["event"]["flight"].as_array().unwrap().is_empty());
+}

@@ -34,6 +34,14 @@ fn dashboard_in_chromium() {
         .unwrap()
         .trim_start_matches('/');
     let (a2, _) = cg.child(&format!("{pod_rel}/{:064x}", 0xa2_u64));
+    // A pod limit, so "% of limit" has something to show.
+    let (pod_a_dir, _) = cg.child(pod_rel);
+    let limit_file = if cg.is_v2() {
+        "memory.max"
+    } else {
+        "memory.limit_in_bytes"
+    };
+    cg.write(&pod_a_dir, limit_file, &(128 * MIB).to_string());
     let mapped = scratch.file("served-assets.bin");
     let shm = ShmFile::new("dashboard");
     let _a1 = Workload::start(

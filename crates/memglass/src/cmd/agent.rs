@@ -48,6 +48,10 @@ pub struct AgentArgs {
     /// Minutes of the victim's samples kept with each OOM event (the flight recorder).
     #[arg(long, default_value_t = 5, value_name = "MINUTES")]
     pub flight_minutes: u32,
+    /// Do not follow the kernel log: find OOM kills from cgroup and node counters only
+    /// (no process names or RSS then).
+    #[arg(long)]
+    pub no_kernel_log: bool,
     /// Benchmarks: before serving, fill the history with this much of copies of the
     /// first collection.
     #[arg(long, hide = true, value_name = "DURATION", value_parser = humantime::parse_duration)]
@@ -103,7 +107,15 @@ pub fn run(sources: &SourceArgs, identity: &IdentityArgs, args: &AgentArgs) -> a
     let resume = reader.meta(collector::KMSG_RESUME).unwrap_or_default();
     let shared = Shared::new(reader, &config);
     let mut source = HostSource::new(sources, identity)?;
-    let oom_source = match kmsg::KernelLog::open(&sources.proc_root, resume.as_deref()) {
+    let kernel_log = if args.no_kernel_log {
+        Err("--no-kernel-log".to_owned())
+    } else {
+        kmsg::KernelLog::open(&sources.proc_root, resume.as_deref())
+    };
+    let oom_source = match kernel_log {
+        Err(reason) if args.no_kernel_log => {
+            format!("cgroup counters (memory.events oom_kill, vmstat oom_kill): {reason}")
+        }
         Ok(log) => {
             source.kernel_log = Some(log);
             "kernel log (/dev/kmsg)".to_owned()

@@ -1,0 +1,168 @@
+//! Store and OOM-detection tests on a host recorded from a real kernel (Debian 6.12,
+//! cgroup v2, a kubepods tree with one real OOM kill; fixtures/hosts/README.md).
+
+use std::path::PathBuf;
+
+use memglass_analyse::Snapshot;
+
+use crate::config::Retention;
+use crate::oom::{CounterWatch, OomSource};
+use crate::store::{Resolution, Store, Writer};
+
+fn recorded() -> Snapshot {
+    let host = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../fixtures/hosts/v2-debian-6.12.95+deb12-amd64");
+    let roots = memglass_kernel::Roots {
+        proc: host.join("proc"),
+        cgroup: Some(host.join("sys/fs/cgroup")),
+    };
+    let sample = memglass_kernel::collect(&roots).unwrap();
+    let identities: Vec<_> = sample
+        .cgroups
+        .iter()
+        .map(|c| memglass_identify::identify(&c.path))
+        .collect();
+    memglass_analyse::snapshot(&sample, &identities, &memglass_identify::Directory::new())
+}
+
+fn temp_db(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("memglass-agent-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir.join("h.db")
+}
+
+#[test]
+fn history_round_trip_downsampling_and_retention() {
+    let snapshot = recorded();
+    let db = temp_db("store");
+    let mut writer = Writer::open(&db).unwrap();
+    // Three minutes of collections every 10 s, starting on a minute boundary.
+    for i in 0..18 {
+        assert_eq!(
+            writer.write(6000 + i * 10, &snapshot).unwrap(),
+            snapshot.cgroups.len()
+        );
+    }
+    let reader = Store::open(&db).unwrap();
+    let victim = snapshot
+        .cgroups
+        .iter()
+        .find(|c| c.events_local.and_then(|e| e.oom_kill) == Some(1))
+        .unwrap();
+    let raw = reader
+        .history(&victim.path, 0, 10_000, Resolution::Raw)
+        .unwrap();
+    assert_eq!(raw.len(), 18);
+    let point = &raw[0];
+    // Stored in KiB: within 512 bytes of the kernel's figures, working sets recomputed.
+    let m = &victim.memory;
+    assert!(point.anon.unwrap().abs_diff(m.anon.unwrap()) <= 512);
+    assert!(point.usage.unwrap().abs_diff(m.usage.unwrap()) <= 512);
+    assert!(point.working_set.unwrap().abs_diff(m.working_set.unwrap()) <= 1536);
+    assert_eq!(point.oom_kill, Some(1));
+    // The two completed minutes are averaged; the current one is not yet.
+    let minutes = reader
+        .history(&victim.path, 0, 10_000, Resolution::Minute)
+        .unwrap();
+    assert_eq!(
+        minutes.iter().map(|p| p.t).collect::<Vec<_>>(),
+        [6000, 6060]
+    );
+    assert_eq!(minutes[0].anon, point.anon);
+    assert_eq!(
+        reader
+            .node_history(0, 10_000, Resolution::Raw)
+            .unwrap()
+            .len(),
+        18
+    );
+    // Reopening finds its place (no second average of the same minute).
+    drop(writer);
+    let mut writer = Writer::open(&db).unwrap();
+    writer.write(6180, &snapshot).unwrap();
+    let minutes = reader
+        .history(&victim.path, 0, 10_000, Resolution::Minute)
+        .unwrap();
+    assert_eq!(minutes.len(), 3);
+    // Retention: raw kept 60 s, averages 120 s.
+    let retention = Retention {
+        raw: std::time::Duration::from_secs(60),
+        minute: std::time::Duration::from_secs(120),
+        oom: std::time::Duration::from_secs(3600),
+    };
+    writer.prune(6190, &retention).unwrap();
+    let raw = reader
+        .history(&victim.path, 0, 10_000, Resolution::Raw)
+        .unwrap();
+    assert!(
+        raw.iter().all(|p| p.t >= 6130),
+        "{:?}",
+        raw.iter().map(|p| p.t).collect::<Vec<_>>()
+    );
+    let minutes = reader
+        .history(&victim.path, 0, 10_000, Resolution::Minute)
+        .unwrap();
+    assert_eq!(minutes.iter().map(|p| p.t).collect::<Vec<_>>(), [6120]);
+    reader.set_meta("k", "v1").unwrap();
+    reader.set_meta("k", "v2").unwrap();
+    assert_eq!(reader.meta("k").unwrap().as_deref(), Some("v2"));
+    let _ = std::fs::remove_dir_all(db.parent().unwrap());
+}
+
+#[test]
+fn counters_name_the_victim_and_the_limit_it_hit() {
+    let after = recorded();
+    let victim = after
+        .cgroups
+        .iter()
+        .find(|c| c.events_local.and_then(|e| e.oom_kill) == Some(1))
+        .unwrap()
+        .clone();
+    // The collection before the kill: one kill less in the victim and above it, and one
+    // OOM less where the limit was hit (v2 counts `oom` where the limit is).
+    let mut before = after.clone();
+    let hit: Vec<String> = after
+        .cgroups
+        .iter()
+        .filter(|c| c.events_local.and_then(|e| e.oom).unwrap_or(0) > 0)
+        .map(|c| c.path.clone())
+        .collect();
+    for c in &mut before.cgroups {
+        let above = victim.path.starts_with(&format!("{}/", c.path)) || c.path == "/";
+        if c.path == victim.path || above {
+            c.events.oom_kill = c.events.oom_kill.map(|k| k.saturating_sub(1));
+        }
+        if let Some(local) = &mut c.events_local {
+            if c.path == victim.path {
+                local.oom_kill = local.oom_kill.map(|k| k - 1);
+            }
+            if hit.contains(&c.path) {
+                local.oom = local.oom.map(|k| k.saturating_sub(1));
+            }
+        }
+    }
+    before.node.oom_kill = after.node.oom_kill.map(|k| k - 1);
+    let mut watch = CounterWatch::default();
+    assert!(
+        watch.observe(100, &before, None).is_empty(),
+        "the first collection is a baseline"
+    );
+    let events = watch.observe(110, &after, Some(&before));
+    assert_eq!(events.len(), 1, "{events:?}");
+    let event = &events[0];
+    assert_eq!(event.source, OomSource::CgroupCounters);
+    assert_eq!(event.kills, 1);
+    assert_eq!(event.cgroup.as_deref(), Some(victim.path.as_str()));
+    assert_eq!(event.container_id, victim.container_id);
+    assert_eq!(event.pod_uid, victim.pod_uid);
+    let oom_memcg = event
+        .oom_memcg
+        .as_ref()
+        .expect("the limit-hit cgroup is named");
+    assert!(hit.contains(oom_memcg), "{oom_memcg} not among {hit:?}");
+    assert_eq!(event.scope, crate::oom::scope_of(Some(oom_memcg)));
+    // The limit and what filled it come from the collection before the kill.
+    assert_eq!(event.limit, victim.memory.limit);
+    // Nothing new: no event.
+    assert!(watch.observe(120, &after, Some(&after)).is_empty());
+}
