@@ -2,7 +2,8 @@
 // Run by crates/memglass/tests/agent_dashboard.rs against a real agent and real workloads:
 //   node dashboard.mjs   with MEMGLASS_URL, MEMGLASS_POD (a pod cgroup path),
 //   MEMGLASS_POD_ANON (bytes its containers hold), MEMGLASS_FILE (a file it maps),
-//   MEMGLASS_OOM_CGROUP (a cgroup that was OOM-killed) and MEMGLASS_ARTIFACTS (screenshots).
+//   MEMGLASS_OOM_CGROUP (a cgroup that was OOM-killed), MEMGLASS_ARTIFACTS (screenshots), and
+//   optionally MEMGLASS_TOKEN_URL + MEMGLASS_TOKEN (an agent that needs a bearer token).
 // Prints one JSON line of findings; exits 1 with the reason when a check fails.
 import { chromium } from "playwright-core";
 import { mkdtempSync, rmSync, mkdirSync } from "node:fs";
@@ -105,6 +106,21 @@ try {
   await page.waitForSelector("#flight svg");
   found.flight_series = await page.locator("#flight svg path[data-series]").count();
   await page.screenshot({ path: join(artifacts, "oom-event.png"), fullPage: true });
+
+  // An agent with a token: the page asks for it once, then shows the data.
+  const tokenUrl = process.env.MEMGLASS_TOKEN_URL;
+  if (tokenUrl) {
+    const guarded = await browser.newPage();
+    guarded.on("pageerror", (e) => errors.push(String(e)));
+    await guarded.goto(tokenUrl + "/#/");
+    await guarded.waitForSelector("#token", { timeout: 10_000 });
+    await guarded.screenshot({ path: join(artifacts, "token.png") });
+    await guarded.fill("#token", env("MEMGLASS_TOKEN"));
+    await guarded.click("#save");
+    await guarded.waitForFunction(() => document.body.dataset.ready === "#/", null, { timeout: 20_000 });
+    found.token_pie_segments = await guarded.locator("#node-pie svg path").count();
+    check(found.token_pie_segments >= 4, "no data after giving the token");
+  }
 
   check(errors.length === 0, `browser errors: ${errors.join("; ")}`);
   console.log(JSON.stringify({ ok: true, ...found }));

@@ -98,6 +98,14 @@ fn dashboard_in_chromium() {
     });
     agent.wait_collections(2);
 
+    let token_file = db.dir.join("token");
+    std::fs::write(&token_file, "dashboard-token\n").unwrap();
+    let guarded = Agent::start_with_token(
+        &db.dir.join("guarded.db"),
+        &token_file.display().to_string(),
+        "dashboard-token",
+    );
+
     let artifacts = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/e2e-artifacts");
     let output = Command::new("node")
         .arg(e2e.join("dashboard.mjs"))
@@ -107,6 +115,8 @@ fn dashboard_in_chromium() {
         .env("MEMGLASS_FILE", &mapped)
         .env("MEMGLASS_OOM_CGROUP", &oom_path)
         .env("MEMGLASS_ARTIFACTS", &artifacts)
+        .env("MEMGLASS_TOKEN_URL", format!("http://{}", guarded.addr))
+        .env("MEMGLASS_TOKEN", "dashboard-token")
         .stdin(Stdio::null())
         .output()
         .unwrap();
