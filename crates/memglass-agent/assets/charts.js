@@ -126,10 +126,14 @@ const Charts = (() => {
       label.textContent = bytes(v);
     }
     const span = t1 - t0, nt = 6;
+    let previous = "";
     for (let i = 0; i <= nt; i++) {
       const t = t0 + (span * i) / nt;
+      const text = clock(t, span < 900);
+      if (text === previous) continue; // short spans: one label per distinct time
+      previous = text;
       const label = el("text", { x: x(t), y: H - 6, "text-anchor": i === 0 ? "start" : i === nt ? "end" : "middle" }, svg);
-      label.textContent = clock(t, span < 900);
+      label.textContent = text;
     }
     for (const s of series) {
       const pts = s.points.filter((p) => p[1] !== null && p[1] !== undefined);
