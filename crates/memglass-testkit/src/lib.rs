@@ -11,6 +11,8 @@
 //! to the test executable's target directory.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test support: failing loudly is the point
 
+pub mod tree;
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -297,4 +299,42 @@ fn env_or_target(var: &str, name: &str) -> PathBuf {
         path.display()
     );
     path
+}
+
+/// One mebibyte.
+pub const MIB: u64 = 1 << 20;
+
+/// Within 2% or 2 MiB of what the workload did, whichever is looser (the tolerance every
+/// real-kernel test uses).
+#[track_caller]
+pub fn assert_close(actual: u64, expected: u64, what: &str) {
+    let tolerance = (expected / 50).max(2 * MIB);
+    assert!(
+        actual.abs_diff(expected) <= tolerance,
+        "{what}: memglass says {actual} bytes ({:.1} MiB), the workload made {expected} ({:.1} MiB)",
+        actual as f64 / MIB as f64,
+        expected as f64 / MIB as f64
+    );
+}
+
+/// `[("--anon", "8M")]` → `["--anon", "8M"]`: workload arguments.
+pub fn args(pairs: &[(&str, String)]) -> Vec<String> {
+    pairs
+        .iter()
+        .flat_map(|(flag, value)| [flag.to_string(), value.clone()])
+        .collect()
+}
+
+/// A file or directory tree of ours (tmpfs files, scratch trees), removed on drop.
+#[derive(Debug)]
+pub struct RemoveOnDrop(pub PathBuf);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        if self.0.is_dir() {
+            let _ = std::fs::remove_dir_all(&self.0);
+        } else {
+            let _ = std::fs::remove_file(&self.0);
+        }
+    }
 }

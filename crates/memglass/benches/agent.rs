@@ -22,7 +22,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use memglass_testkit::{memory_mount, workload_bin, Scratch, TestCgroup};
+use memglass_testkit::tree::{charge_tmpfs, count_cgroups, kubepods_tree};
+use memglass_testkit::{memory_mount, RemoveOnDrop, Scratch, TestCgroup};
 
 fn main() {
     let args: Vec<String> = std::env::args()
@@ -34,16 +35,16 @@ fn main() {
 
     let root = TestCgroup::new();
     let started = Instant::now();
-    let containers = build_tree(&root, cgroups);
+    let containers = kubepods_tree(&root, cgroups);
     let shm = format!("/dev/shm/{}", root.path.trim_start_matches('/'));
     std::fs::create_dir_all(&shm).unwrap();
-    let _remove_shm = RemoveDir(shm.clone());
-    charge(&containers, &shm);
+    let _remove_shm = RemoveOnDrop(shm.clone().into());
+    charge_tmpfs(&containers, &shm);
     let (mount, _) = memory_mount();
     println!(
         "tree: {cgroups} cgroups of ours ({} containers), {} memory cgroups on the machine, built in {:.1} s",
         containers.len(),
-        walk_count(&mount),
+        count_cgroups(&mount),
         started.elapsed().as_secs_f64()
     );
 
@@ -246,66 +247,4 @@ fn rss(pid: u32) -> (f64, f64) {
 
 fn file_size(path: &Path) -> u64 {
     std::fs::metadata(path).map_or(0, |m| m.len())
-}
-
-struct RemoveDir(String);
-impl Drop for RemoveDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-/// kubepods/burstable/pod<i>/<container j> (as benches/snapshot.rs): the container dirs.
-fn build_tree(root: &TestCgroup, cgroups: usize) -> Vec<PathBuf> {
-    let mut containers = Vec::new();
-    let mut made = 2; // kubepods, burstable
-    let mut pod = 0;
-    while made < cgroups {
-        let pod_rel = format!("kubepods/burstable/pod{pod:08x}-0000-4000-8000-{pod:012x}");
-        root.child(&pod_rel);
-        made += 1;
-        for container in 0..4 {
-            if made >= cgroups {
-                break;
-            }
-            let (dir, _) = root.child(&format!("{pod_rel}/{pod:056x}{container:08x}"));
-            containers.push(dir);
-            made += 1;
-        }
-        pod += 1;
-    }
-    containers
-}
-
-/// One helper process visits every container and leaves 64 KiB of tmpfs charged there.
-fn charge(containers: &[PathBuf], shm: &str) {
-    for chunk in containers.chunks(400) {
-        let mut command = Command::new(workload_bin());
-        for (i, dir) in chunk.iter().enumerate() {
-            let name = dir.file_name().unwrap().to_string_lossy();
-            command
-                .arg("--cgroup")
-                .arg(dir)
-                .arg("--tmpfs")
-                .arg(format!("{shm}/{name}-{i}:64K"));
-        }
-        let output = command.stdin(Stdio::null()).output().unwrap();
-        assert!(
-            output.status.success(),
-            "{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-    }
-}
-
-fn walk_count(dir: &Path) -> usize {
-    1 + std::fs::read_dir(dir)
-        .map(|entries| {
-            entries
-                .flatten()
-                .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
-                .map(|e| walk_count(&e.path()))
-                .sum()
-        })
-        .unwrap_or(0)
 }

@@ -337,13 +337,7 @@ fn permission_denied_is_one_clear_warning() {
         .find(|h| h.ends_with("v1-hybrid-6.18"))
         .unwrap();
     let copy = std::env::temp_dir().join(format!("memglass-perm-{}", std::process::id()));
-    struct Remove(PathBuf);
-    impl Drop for Remove {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
-    }
-    let _remove = Remove(copy.clone());
+    let _remove = memglass_testkit::RemoveOnDrop(copy.clone());
     let status = Command::new("cp")
         .arg("-a")
         .arg(&host)

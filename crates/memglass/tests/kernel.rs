@@ -8,14 +8,14 @@
 
 use std::process::Command;
 
-use memglass_testkit::{memglass_bin, Scratch, TestCgroup, Workload};
+use memglass_testkit::{
+    args, assert_close, memglass_bin, RemoveOnDrop, Scratch, TestCgroup, Workload, MIB,
+};
 use serde_json::Value;
 
 /// Page cache per file, exact charges, the page census and dying cgroups (issue 6).
 #[path = "kernel/pagecache.rs"]
 mod pagecache;
-
-const MIB: u64 = 1 << 20;
 
 /// Run `memglass snapshot --json` and return the parsed document.
 fn snapshot() -> Value {
@@ -48,25 +48,6 @@ fn figure(cgroup: &Value, key: &str) -> u64 {
             cgroup["memory"][key], cgroup["path"]
         )
     })
-}
-
-/// Within 2% or 2 MiB of what the workload did, whichever is looser.
-#[track_caller]
-fn assert_close(actual: u64, expected: u64, what: &str) {
-    let tolerance = (expected / 50).max(2 * MIB);
-    assert!(
-        actual.abs_diff(expected) <= tolerance,
-        "{what}: memglass says {actual} bytes ({:.1} MiB), the workload made {expected} ({:.1} MiB)",
-        actual as f64 / MIB as f64,
-        expected as f64 / MIB as f64
-    );
-}
-
-fn args(pairs: &[(&str, String)]) -> Vec<String> {
-    pairs
-        .iter()
-        .flat_map(|(flag, value)| [flag.to_string(), value.clone()])
-        .collect()
 }
 
 #[test]
@@ -157,13 +138,7 @@ fn dirty_pages_from_writing_without_sync() {
 fn tmpfs_is_shmem() {
     let cg = TestCgroup::new();
     let path = format!("/dev/shm/{}", cg.path.trim_start_matches('/'));
-    struct Remove(String);
-    impl Drop for Remove {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_file(&self.0);
-        }
-    }
-    let _remove = Remove(path.clone());
+    let _remove = RemoveOnDrop(path.clone().into());
     let _workload = Workload::start(&cg.dir, &args(&[("--tmpfs", format!("{path}:32M"))]));
     let doc = snapshot();
     let c = cgroup(&doc, &cg.path);

@@ -10,8 +10,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use memglass_testkit::memglass_bin;
-
-pub const MIB: u64 = 1 << 20;
+pub use memglass_testkit::{args, assert_close, MIB};
 
 /// `memglass agent` running on 127.0.0.1 (port chosen by the kernel), killed on drop.
 pub struct Agent {
@@ -279,18 +278,6 @@ pub fn value(samples: &Samples, name: &str, cgroup: &str, extra: &[(&str, &str)]
     })
 }
 
-/// Within 2% or 2 MiB of what the workload did, whichever is looser.
-#[track_caller]
-pub fn assert_close(actual: u64, expected: u64, what: &str) {
-    let tolerance = (expected / 50).max(2 * MIB);
-    assert!(
-        actual.abs_diff(expected) <= tolerance,
-        "{what}: the agent says {actual} bytes ({:.1} MiB), the workload made {expected} ({:.1} MiB)",
-        actual as f64 / MIB as f64,
-        expected as f64 / MIB as f64
-    );
-}
-
 /// A kubelet-style pod with one container under `cg`: (container dir, pod path, container path).
 pub fn pod_tree(
     cg: &memglass_testkit::TestCgroup,
@@ -303,41 +290,23 @@ pub fn pod_tree(
     (dir, pod_path, container_path, uid)
 }
 
-pub fn args(pairs: &[(&str, String)]) -> Vec<String> {
-    pairs
-        .iter()
-        .flat_map(|(flag, value)| [flag.to_string(), value.clone()])
-        .collect()
-}
-
-/// True when the tier-5 tool is here; in CI (CI=true) its absence fails the test.
+/// The tier-5 tool must be here: a missing one fails the test (ci/test installs it),
+/// so no run passes without having checked.
 pub fn tool_present(path: &str, what: &str) -> bool {
-    if Path::new(path).exists() {
-        return true;
-    }
     assert!(
-        std::env::var("CI").is_err(),
-        "{path} missing in CI: ci/test installs {what}"
+        Path::new(path).exists(),
+        "{path} is not installed: ci/test installs {what}"
     );
-    eprintln!("skipped: {path} is not installed (ci/test installs {what})");
-    false
+    true
 }
 
-/// A file in /dev/shm (tmpfs), removed on drop.
-pub struct ShmFile(pub String);
+/// A file in /dev/shm (tmpfs) named for this test, removed on drop.
+pub struct ShmFile(pub String, memglass_testkit::RemoveOnDrop);
 
 impl ShmFile {
     pub fn new(tag: &str) -> ShmFile {
-        ShmFile(format!(
-            "/dev/shm/memglass-agent-test-{}-{tag}",
-            std::process::id()
-        ))
-    }
-}
-
-impl Drop for ShmFile {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
+        let path = format!("/dev/shm/memglass-agent-test-{}-{tag}", std::process::id());
+        ShmFile(path.clone(), memglass_testkit::RemoveOnDrop(path.into()))
     }
 }
 

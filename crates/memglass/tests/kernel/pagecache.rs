@@ -40,13 +40,7 @@ fn cache_lists_the_files_of_a_cgroup() {
     let cg = TestCgroup::new();
     let scratch = Scratch::new();
     let shm = format!("/dev/shm/{}-e", cg.path.trim_start_matches('/'));
-    struct Remove(String);
-    impl Drop for Remove {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_file(&self.0);
-        }
-    }
-    let _remove = Remove(shm.clone());
+    let _remove = RemoveOnDrop(shm.clone().into());
     let (a, b, c, d) = (
         scratch.file("a"),
         scratch.file("b"),
