@@ -13,12 +13,15 @@
 
 use std::collections::HashSet;
 use std::fs::File;
+use std::os::fd::OwnedFd;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
+use rustix::fs::{Mode, OFlags};
+
 use crate::gap::Gap;
 use crate::kpage;
-use crate::pagecache::{FileCache, Mapping, Prober};
+use crate::pagecache::{FileCache, Mapping, Method, Prober};
 
 /// How a file was found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
@@ -102,10 +105,10 @@ pub fn has_own_processes(dir: &Path) -> bool {
     std::fs::read_to_string(dir.join("cgroup.procs")).is_ok_and(|procs| !procs.trim().is_empty())
 }
 
-/// Find the candidate files of these processes. Processes that exit meanwhile are
-/// skipped; what cannot be read is returned as gaps.
+/// Find the candidate files of these processes (a file can be found more than once:
+/// [`measure`] keeps the first). Processes that exit meanwhile
+/// are skipped; what cannot be read is returned as gaps.
 pub fn discover(proc_root: &Path, pids: &[u32], budget: Budget) -> (Vec<Candidate>, Vec<Gap>) {
-    let mut seen: HashSet<(u64, u64)> = HashSet::new();
     let mut found = Vec::new();
     let mut gaps = Vec::new();
     let own_mnt_ns = std::fs::read_link(proc_root.join("self/ns/mnt")).ok();
@@ -113,11 +116,11 @@ pub fn discover(proc_root: &Path, pids: &[u32], budget: Budget) -> (Vec<Candidat
     let mut walked = 0_usize;
     for &pid in pids {
         let proc_pid = proc_root.join(pid.to_string());
-        let mut add = |candidate: Candidate, found: &mut Vec<Candidate>| {
-            if let Ok(meta) = std::fs::metadata(&candidate.open) {
-                if meta.is_file() && seen.insert((meta.dev(), meta.ino())) {
-                    found.push(candidate);
-                }
+        // An fd or mapping can name a device (opening /dev/watchdog has effects): only
+        // regular files go on. Duplicates are left to `measure`, which stats every file.
+        let add = |candidate: Candidate, found: &mut Vec<Candidate>| {
+            if std::fs::metadata(&candidate.open).is_ok_and(|m| m.is_file()) {
+                found.push(candidate);
             }
         };
         // Open file descriptors.
@@ -194,19 +197,16 @@ pub fn discover(proc_root: &Path, pids: &[u32], budget: Budget) -> (Vec<Candidat
                     FoundBy::Rootfs => Some(dir.display().to_string()),
                     _ => mount.host_path(&host_mounts),
                 };
-                walk_files(&dir, &mut |file: &Path, rel: &str| {
+                walk_files(&dir, &mut |file: PathBuf, rel: &str| {
                     walked += 1;
-                    let container_path = join(&prefix, rel);
-                    add(
-                        Candidate {
-                            host_path: host_base.as_ref().map(|base| join(base, rel)),
-                            container_path,
-                            deleted: false,
-                            found_by,
-                            open: file.to_path_buf(),
-                        },
-                        &mut found,
-                    );
+                    // A regular file by its directory entry: no stat needed.
+                    found.push(Candidate {
+                        host_path: host_base.as_ref().map(|base| join(base, rel)),
+                        container_path: join(&prefix, rel),
+                        deleted: false,
+                        found_by,
+                        open: file,
+                    });
                     walked < budget.max_walked_files
                 });
             }
@@ -239,60 +239,184 @@ pub fn discover(proc_root: &Path, pids: &[u32], budget: Budget) -> (Vec<Candidat
     (found, gaps)
 }
 
-/// Measure every candidate, on all CPUs (each file is one open, fstat and cachestat);
-/// files that vanish meanwhile are skipped. Keeps the candidates' order.
-pub fn measure(candidates: Vec<Candidate>, prober: &Prober) -> Vec<CachedFile> {
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    if threads == 1 || candidates.len() < 256 {
-        return candidates
-            .into_iter()
-            .filter_map(|c| measure_one(c, prober))
-            .collect();
-    }
-    let chunk = candidates.len().div_ceil(threads);
-    let mut chunks: Vec<Vec<Candidate>> = Vec::with_capacity(threads);
-    let mut rest = candidates;
-    while rest.len() > chunk {
-        let tail = rest.split_off(chunk);
-        chunks.push(rest);
-        rest = tail;
-    }
-    chunks.push(rest);
-    let method = prober.method();
-    let page_size = prober.page_size();
-    std::thread::scope(|scope| {
-        let workers: Vec<_> = chunks
-            .into_iter()
-            .map(|chunk| {
-                scope.spawn(move || {
-                    // Each thread has its own prober: the fallback decision is per kernel.
-                    let prober = match method {
-                        crate::pagecache::Method::Cachestat => Prober::new(page_size),
-                        crate::pagecache::Method::Mincore => Prober::without_cachestat(page_size),
-                    };
-                    chunk
-                        .into_iter()
-                        .filter_map(|c| measure_one(c, &prober))
-                        .collect::<Vec<_>>()
-                })
-            })
-            .collect();
-        workers
-            .into_iter()
-            .flat_map(|w| w.join().unwrap_or_default())
-            .collect()
-    })
+/// Every regular file below directory `dir` (`memglass cache --path`), staying on its
+/// filesystem and not following symlinks, handed to `found` in batches as the walk goes
+/// (so that [`measure_as_found`] measures them meanwhile).
+pub fn files_below(dir: &Path, found: &mut dyn FnMut(Vec<Candidate>)) {
+    const BATCH: usize = 128;
+    let base = dir.display().to_string();
+    let mut batch = Vec::with_capacity(BATCH);
+    walk_files(dir, &mut |file: PathBuf, rel: &str| {
+        let path = join(&base, rel);
+        batch.push(Candidate {
+            container_path: path.clone(),
+            host_path: Some(path),
+            deleted: false,
+            found_by: FoundBy::Mount,
+            open: file,
+        });
+        if batch.len() == BATCH {
+            found(std::mem::replace(&mut batch, Vec::with_capacity(BATCH)));
+        }
+        true
+    });
+    found(batch);
 }
 
-fn measure_one(candidate: Candidate, prober: &Prober) -> Option<CachedFile> {
-    let file = File::open(&candidate.open).ok()?;
-    let size = file.metadata().ok()?.len();
-    let cache = prober.measure(&file, size).ok()?;
-    Some(CachedFile {
-        candidate,
-        cache,
-        charged: None,
-    })
+/// Measure every candidate on all CPUs, keeping their order. Candidates that are not
+/// regular files, or that name a file already measured (same device and inode), or that
+/// vanish meanwhile are skipped.
+pub fn measure(candidates: Vec<Candidate>, prober: &Prober) -> Vec<CachedFile> {
+    const BATCH: usize = 128;
+    measure_as_found(
+        |found| {
+            let mut rest = candidates;
+            while rest.len() > BATCH {
+                let tail = rest.split_off(BATCH);
+                found(std::mem::replace(&mut rest, tail));
+            }
+            found(rest);
+        },
+        prober,
+    )
+}
+
+/// Measure files while `find` is still finding them: `find` runs on this thread and
+/// hands batches to one worker thread per CPU. The result is as [`measure`]'s.
+///
+/// Each file costs one `openat` relative to its directory (kept open while the
+/// following candidates are in the same directory, so the kernel looks up one name,
+/// not the whole path), one `fstat`, one cachestat (or mincore) and one `close`.
+pub fn measure_as_found(
+    find: impl FnOnce(&mut dyn FnMut(Vec<Candidate>)),
+    prober: &Prober,
+) -> Vec<CachedFile> {
+    // mincore needs an mmap and munmap per file, which take the process's mmap lock:
+    // more threads only wait for each other (measured: no faster, more CPU).
+    let threads = match prober.method() {
+        Method::Cachestat => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        Method::Mincore => 1,
+    };
+    let mut batches: Vec<(usize, Vec<Measured>)> = Vec::new();
+    if threads == 1 {
+        let mut dir = None;
+        find(&mut |batch| {
+            let measured = measure_batch(batch, prober, &mut dir);
+            batches.push((batches.len(), measured));
+        });
+    } else {
+        let method = prober.method();
+        let page_size = prober.page_size();
+        let (sender, receiver) = std::sync::mpsc::channel::<(usize, Vec<Candidate>)>();
+        let receiver = std::sync::Mutex::new(receiver);
+        std::thread::scope(|scope| {
+            let workers: Vec<_> = (0..threads)
+                .map(|_| {
+                    scope.spawn(|| {
+                        // Each thread has its own prober (it remembers the fallback).
+                        let prober = match method {
+                            Method::Cachestat => Prober::new(page_size),
+                            Method::Mincore => Prober::without_cachestat(page_size),
+                        };
+                        let mut dir = None;
+                        let mut done = Vec::new();
+                        loop {
+                            // The lock is held while waiting: the other workers queue on
+                            // it, and the one that holds it takes the next batch.
+                            let next = match receiver.lock() {
+                                Ok(receiver) => receiver.recv(),
+                                Err(_) => break,
+                            };
+                            let Ok((index, batch)) = next else {
+                                break; // the finder is done
+                            };
+                            done.push((index, measure_batch(batch, &prober, &mut dir)));
+                        }
+                        done
+                    })
+                })
+                .collect();
+            let mut index = 0;
+            find(&mut |batch| {
+                if !batch.is_empty() && sender.send((index, batch)).is_ok() {
+                    index += 1;
+                }
+            });
+            drop(sender);
+            for worker in workers {
+                batches.extend(worker.join().unwrap_or_default());
+            }
+        });
+    }
+    batches.sort_unstable_by_key(|(index, _)| *index);
+    let mut seen = HashSet::new();
+    batches
+        .into_iter()
+        .flat_map(|(_, measured)| measured)
+        .filter(|m| seen.insert((m.dev, m.ino)))
+        .map(|m| m.file)
+        .collect()
+}
+
+/// A measured file and its identity, for removing files found twice.
+struct Measured {
+    dev: u64,
+    ino: u64,
+    file: CachedFile,
+}
+
+/// Measure candidates in order on this thread; `dir` keeps the last directory open
+/// from one batch to the next.
+fn measure_batch(
+    candidates: Vec<Candidate>,
+    prober: &Prober,
+    dir: &mut Option<(PathBuf, OwnedFd)>,
+) -> Vec<Measured> {
+    let mut measured = Vec::with_capacity(candidates.len());
+    for candidate in candidates {
+        let (Some(parent), Some(name)) = (candidate.open.parent(), candidate.open.file_name())
+        else {
+            continue;
+        };
+        // Compared as bytes: cheaper than `Path`'s component-wise equality.
+        if dir
+            .as_ref()
+            .is_none_or(|(path, _)| path.as_os_str() != parent.as_os_str())
+        {
+            let flags = OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC;
+            *dir = rustix::fs::open(parent, flags, Mode::empty())
+                .ok()
+                .map(|fd| (parent.to_path_buf(), fd));
+        }
+        let Some((_, dir_fd)) = dir.as_ref() else {
+            continue;
+        };
+        // Symlinks are followed: /proc/PID/fd/N and map_files entries are links. Never
+        // block on a FIFO that an fd link may name.
+        let flags = OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NOCTTY | OFlags::NONBLOCK;
+        let Ok(file) = rustix::fs::openat(dir_fd, name, flags, Mode::empty()) else {
+            continue;
+        };
+        let Ok(stat) = rustix::fs::fstat(&file) else {
+            continue;
+        };
+        if rustix::fs::FileType::from_raw_mode(stat.st_mode) != rustix::fs::FileType::RegularFile {
+            continue;
+        }
+        let Ok(cache) = prober.measure(&file, stat.st_size.max(0) as u64) else {
+            continue;
+        };
+        measured.push(Measured {
+            dev: stat.st_dev,
+            ino: stat.st_ino,
+            file: CachedFile {
+                candidate,
+                cache,
+                charged: None,
+            },
+        });
+    }
+    measured
 }
 
 /// Bytes of `file`'s cache charged to the memory cgroup with inode `cgroup_inode`.
@@ -345,18 +469,20 @@ fn strip_deleted(path: &str) -> (&str, bool) {
 }
 
 fn join(base: &str, rel: &str) -> String {
-    if rel.is_empty() {
-        base.to_owned()
-    } else if base.ends_with('/') {
-        format!("{base}{rel}")
-    } else {
-        format!("{base}/{rel}")
+    let mut joined = String::with_capacity(base.len() + 1 + rel.len());
+    joined.push_str(base);
+    if !rel.is_empty() {
+        if !base.is_empty() && !base.ends_with('/') {
+            joined.push('/');
+        }
+        joined.push_str(rel);
     }
+    joined
 }
 
 /// Walk regular files below `dir` (not following symlinks, staying on its filesystem),
 /// calling `visit(path, relative)` until it returns false.
-fn walk_files(dir: &Path, visit: &mut dyn FnMut(&Path, &str) -> bool) {
+fn walk_files(dir: &Path, visit: &mut dyn FnMut(PathBuf, &str) -> bool) {
     let Ok(root_dev) = std::fs::metadata(dir).map(|m| m.dev()) else {
         return;
     };
@@ -369,19 +495,103 @@ fn walk_files(dir: &Path, visit: &mut dyn FnMut(&Path, &str) -> bool) {
             let Ok(kind) = entry.file_type() else {
                 continue;
             };
-            let name = entry.file_name().to_string_lossy().into_owned();
-            let child_rel = if rel.is_empty() {
-                name
-            } else {
-                format!("{rel}/{name}")
-            };
+            let child_rel = join(&rel, &entry.file_name().to_string_lossy());
             if kind.is_dir() {
                 if entry.metadata().is_ok_and(|m| m.dev() == root_dev) {
                     pending.push((entry.path(), child_rel));
                 }
-            } else if kind.is_file() && !visit(&entry.path(), &child_rel) {
+            } else if kind.is_file() && !visit(entry.path(), &child_rel) {
                 return;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn candidate(open: PathBuf) -> Candidate {
+        Candidate {
+            container_path: open.display().to_string(),
+            host_path: None,
+            deleted: false,
+            found_by: FoundBy::OpenFd,
+            open,
+        }
+    }
+
+    fn scratch(name: &str) -> PathBuf {
+        let dir =
+            std::env::temp_dir().join(format!("memglass-filecache-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    #[test]
+    fn walk_hands_over_every_file_in_batches_and_measure_keeps_their_order() {
+        let dir = scratch("walk");
+        let mut written = Vec::new();
+        for d in 0..3 {
+            std::fs::create_dir_all(dir.join(format!("d{d}/deeper"))).unwrap();
+            for f in 0..150 {
+                let path = dir.join(format!("d{d}/deeper/f{f}"));
+                std::fs::write(&path, vec![7_u8; 4096 * (f % 3 + 1)]).unwrap();
+                written.push(path);
+            }
+        }
+        std::os::unix::fs::symlink(&written[0], dir.join("link")).unwrap();
+        let mut batches = Vec::new();
+        files_below(&dir, &mut |batch| batches.push(batch));
+        assert!(batches.len() > 1, "450 files come in batches");
+        let found: Vec<Candidate> = batches.concat();
+        assert_eq!(
+            found.len(),
+            written.len(),
+            "every file once, the symlink not followed"
+        );
+
+        let prober = Prober::new(4096);
+        let measured = measure(found.clone(), &prober);
+        let paths: Vec<&PathBuf> = measured.iter().map(|f| &f.candidate.open).collect();
+        let expected: Vec<&PathBuf> = found.iter().map(|c| &c.open).collect();
+        assert_eq!(paths, expected);
+        for file in &measured {
+            let len = std::fs::metadata(&file.candidate.open).unwrap().len();
+            assert_eq!(file.cache.size, len);
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn measure_keeps_the_first_of_a_file_found_twice_and_skips_non_files() {
+        let dir = scratch("dedup");
+        let file = dir.join("data");
+        std::fs::write(&file, vec![1_u8; 8192]).unwrap();
+        let hardlink = dir.join("same-inode");
+        std::fs::hard_link(&file, &hardlink).unwrap();
+        let opened = File::open(&file).unwrap();
+        let fd_link = PathBuf::from(format!(
+            "/proc/self/fd/{}",
+            std::os::fd::AsRawFd::as_raw_fd(&opened)
+        ));
+        let candidates = vec![
+            candidate(fd_link.clone()),
+            candidate(dir.clone()),
+            candidate(hardlink),
+            candidate(file.clone()),
+            candidate(dir.join("gone")),
+        ];
+        let prober = Prober::new(4096);
+        let measured = measure(candidates, &prober);
+        assert_eq!(measured.len(), 1, "one file, found three ways");
+        assert_eq!(
+            measured[0].candidate.open, fd_link,
+            "through the fd link, found first"
+        );
+        assert_eq!(measured[0].cache.size, 8192);
+        drop(opened);
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::{bail, Context};
 use memglass_analyse::{filecache::rank_files, CgroupReport};
-use memglass_kernel::filecache::{self, Budget, Candidate, FoundBy};
+use memglass_kernel::filecache::{self, Budget};
 use memglass_kernel::pagecache::Prober;
 use memglass_kernel::Roots;
 
@@ -38,14 +38,20 @@ pub fn run(
         proc: sources.proc_root.clone(),
         cgroup: sources.cgroup_root.clone(),
     };
-    let (target, candidates, gaps) = if let Some(dir) = &args.path {
-        let candidates = files_below(dir)?;
+    let (target, files) = if let Some(dir) = &args.path {
+        let meta =
+            std::fs::metadata(dir).with_context(|| format!("cannot read {}", dir.display()))?;
+        if !meta.is_dir() {
+            bail!("{} is not a directory", dir.display());
+        }
         let target = Target {
             cgroup: None,
             cgroup_report: None,
             path: Some(dir.clone()),
         };
-        (target, candidates, Vec::new())
+        let files =
+            filecache::measure_as_found(|found| filecache::files_below(dir, found), &prober);
+        (target, files)
     } else {
         let snapshot = crate::cmd::snapshot::take(sources, identity)?;
         let report = select(&snapshot.cgroups, args)?.clone();
@@ -57,18 +63,17 @@ pub fn run(
             .join(report.path.trim_start_matches('/'));
         let pids = filecache::cgroup_pids(&dir);
         let (candidates, gaps) = filecache::discover(&roots.proc, &pids, Budget::default());
+        for gap in &gaps {
+            eprintln!("memglass: warning: {}", gap.message);
+        }
         let target = Target {
             cgroup: Some(report.path.clone()),
             cgroup_report: Some(report),
             path: None,
         };
-        (target, candidates, gaps)
+        (target, filecache::measure(candidates, &prober))
     };
-    for gap in &gaps {
-        eprintln!("memglass: warning: {}", gap.message);
-    }
-    let mut files = filecache::measure(candidates, &prober);
-    files = rank_files(files, (!args.all).then_some(args.top), args.min_cached);
+    let mut files = rank_files(files, (!args.all).then_some(args.top), args.min_cached);
     if args.exact {
         let report = target
             .cgroup_report
@@ -124,37 +129,4 @@ fn select<'a>(cgroups: &'a [CgroupReport], args: &CacheArgs) -> anyhow::Result<&
             many.iter().filter_map(|c| c.namespace.clone()).collect::<Vec<_>>().join(", ")
         ),
     }
-}
-
-/// Every regular file below `dir` (for --path).
-fn files_below(dir: &std::path::Path) -> anyhow::Result<Vec<Candidate>> {
-    let meta = std::fs::metadata(dir).with_context(|| format!("cannot read {}", dir.display()))?;
-    if !meta.is_dir() {
-        bail!("{} is not a directory", dir.display());
-    }
-    let mut files = Vec::new();
-    let mut pending = vec![dir.to_path_buf()];
-    while let Some(dir) = pending.pop() {
-        let Ok(entries) = std::fs::read_dir(&dir) else {
-            continue;
-        };
-        for entry in entries.flatten() {
-            let Ok(kind) = entry.file_type() else {
-                continue;
-            };
-            if kind.is_dir() {
-                pending.push(entry.path());
-            } else if kind.is_file() {
-                let path = entry.path().display().to_string();
-                files.push(Candidate {
-                    container_path: path.clone(),
-                    host_path: Some(path),
-                    deleted: false,
-                    found_by: FoundBy::Mount,
-                    open: entry.path(),
-                });
-            }
-        }
-    }
-    Ok(files)
 }
