@@ -239,6 +239,20 @@ pub fn discover(proc_root: &Path, pids: &[u32], budget: Budget) -> (Vec<Candidat
     (found, gaps)
 }
 
+/// Find and measure the files that can hold the page cache of the cgroup at directory
+/// `dir` (its processes' and its descendants'): [`cgroup_pids`], [`discover`],
+/// [`measure`].
+pub fn scan_cgroup(
+    proc_root: &Path,
+    dir: &Path,
+    budget: Budget,
+    prober: &Prober,
+) -> (Vec<CachedFile>, Vec<Gap>) {
+    let pids = cgroup_pids(dir);
+    let (candidates, gaps) = discover(proc_root, &pids, budget);
+    (measure(candidates, prober), gaps)
+}
+
 /// Every regular file below directory `dir` (`memglass cache --path`), staying on its
 /// filesystem and not following symlinks, handed to `found` in batches as the walk goes
 /// (so that [`measure_as_found`] measures them meanwhile).
@@ -268,6 +282,10 @@ pub fn files_below(dir: &Path, found: &mut dyn FnMut(Vec<Candidate>)) {
 /// vanish meanwhile are skipped.
 pub fn measure(candidates: Vec<Candidate>, prober: &Prober) -> Vec<CachedFile> {
     const BATCH: usize = 128;
+    if candidates.len() <= BATCH {
+        // Not worth a thread (a process's fds and maps are usually a few dozen files).
+        return first_of_each(vec![measure_batch(candidates, prober, &mut None)]);
+    }
     measure_as_found(
         |found| {
             let mut rest = candidates;
@@ -349,10 +367,16 @@ pub fn measure_as_found(
         });
     }
     batches.sort_unstable_by_key(|(index, _)| *index);
+    first_of_each(batches.into_iter().map(|(_, measured)| measured).collect())
+}
+
+/// The files of `batches` in order, each file (device and inode) once: the first time
+/// it was found.
+fn first_of_each(batches: Vec<Vec<Measured>>) -> Vec<CachedFile> {
     let mut seen = HashSet::new();
     batches
         .into_iter()
-        .flat_map(|(_, measured)| measured)
+        .flatten()
         .filter(|m| seen.insert((m.dev, m.ino)))
         .map(|m| m.file)
         .collect()

@@ -61,8 +61,7 @@ pub fn run(
         let dir = hierarchy
             .mount_point
             .join(report.path.trim_start_matches('/'));
-        let pids = filecache::cgroup_pids(&dir);
-        let (candidates, gaps) = filecache::discover(&roots.proc, &pids, Budget::default());
+        let (files, gaps) = filecache::scan_cgroup(&roots.proc, &dir, Budget::default(), &prober);
         for gap in &gaps {
             eprintln!("memglass: warning: {}", gap.message);
         }
@@ -71,7 +70,7 @@ pub fn run(
             cgroup_report: Some(report),
             path: None,
         };
-        (target, filecache::measure(candidates, &prober))
+        (target, files)
     };
     let mut files = rank_files(files, (!args.all).then_some(args.top), args.min_cached);
     if args.exact {

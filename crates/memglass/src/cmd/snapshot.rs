@@ -1,10 +1,14 @@
 //! `memglass` / `memglass snapshot`: collect, identify, analyse, render.
 
 use std::io::Write;
+use std::path::Path;
 use std::time::SystemTime;
 
 use anyhow::Context;
+use memglass_analyse::filecache::{self, CacheHolder};
 use memglass_analyse::Snapshot;
+use memglass_kernel::filecache::Budget;
+use memglass_kernel::pagecache::Prober;
 use memglass_kernel::Roots;
 
 use crate::cli::{IdentityArgs, SnapshotArgs, SourceArgs};
@@ -44,12 +48,66 @@ pub fn run(
     let taken_at = SystemTime::now();
     let snapshot = take(sources, identity_args)?;
     warn_about_gaps(&snapshot);
+    let count = args.cache_holders.unwrap_or(if args.json { 0 } else { 3 });
+    let holders = cache_holders(sources, &snapshot, count);
     if args.json {
-        render::json::write_snapshot(out, &snapshot, taken_at)?;
+        render::json::write_snapshot(out, &snapshot, holders.as_deref(), taken_at)?;
     } else {
-        render::human::write_snapshot(out, &snapshot, args.top)?;
+        render::human::write_snapshot(out, &snapshot, holders.as_deref(), args.top)?;
     }
     Ok(())
+}
+
+/// Files listed per cache holder (`memglass cache` lists more).
+const FILES_PER_HOLDER: usize = 5;
+/// Files smaller in the cache than this are not listed (as in `memglass cache`).
+const MIN_CACHED: u64 = 64 << 10;
+/// Files walked in a container's mounts per holder: enough for a writable layer and a
+/// few volumes, cheap enough for every snapshot (`memglass cache` walks 200,000).
+const WALK_BUDGET: usize = 5_000;
+
+/// The files behind the page cache of the `count` largest leaf holders that have
+/// processes (a leaf without processes has no files to name). `None` when not looked
+/// at: `count` is 0, or the roots are a recording whose PIDs are not this machine's.
+fn cache_holders(
+    sources: &SourceArgs,
+    snapshot: &Snapshot,
+    count: usize,
+) -> Option<Vec<CacheHolder>> {
+    let recorded = sources.cgroup_root.is_some() || sources.proc_root != Path::new("/proc");
+    if count == 0 || recorded {
+        return None;
+    }
+    let roots = Roots {
+        proc: sources.proc_root.clone(),
+        cgroup: None,
+    };
+    let hierarchy = roots.memory_hierarchy().ok()?;
+    let prober = Prober::new(rustix::param::page_size() as u64);
+    let budget = Budget {
+        max_walked_files: WALK_BUDGET,
+    };
+    let holders = filecache::cache_holders(&snapshot.cgroups)
+        .into_iter()
+        .map(|cgroup| {
+            let dir = hierarchy
+                .mount_point
+                .join(cgroup.path.trim_start_matches('/'));
+            (cgroup, dir)
+        })
+        .filter(|(_, dir)| memglass_kernel::filecache::has_own_processes(dir))
+        .take(count)
+        .map(|(cgroup, dir)| {
+            let (files, gaps) =
+                memglass_kernel::filecache::scan_cgroup(&roots.proc, &dir, budget, &prober);
+            CacheHolder {
+                cgroup: cgroup.path.clone(),
+                files: filecache::rank_files(files, Some(FILES_PER_HOLDER), MIN_CACHED),
+                warnings: gaps.into_iter().map(|g| g.message).collect(),
+            }
+        })
+        .collect();
+    Some(holders)
 }
 
 /// Tell the person once per kind of failure, on stderr, what the figures lack.

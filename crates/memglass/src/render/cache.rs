@@ -9,8 +9,9 @@ use serde::Serialize;
 use crate::cmd::cache::Target;
 use crate::render::human::bytes;
 
+/// One file, as `memglass cache --json` and the snapshot's `cache_holders` give it.
 #[derive(Serialize)]
-struct FileJson<'a> {
+pub struct FileJson<'a> {
     path: &'a str,
     host_path: Option<&'a str>,
     size: u64,
@@ -22,6 +23,27 @@ struct FileJson<'a> {
     recently_evicted: Option<u64>,
     deleted: bool,
     found_by: memglass_kernel::filecache::FoundBy,
+    /// Where the figures come from: cachestat or mincore.
+    method: Method,
+}
+
+impl<'a> FileJson<'a> {
+    pub fn new(f: &'a CachedFile) -> FileJson<'a> {
+        FileJson {
+            path: &f.candidate.container_path,
+            host_path: f.candidate.host_path.as_deref(),
+            size: f.cache.size,
+            cached: f.cache.cached,
+            charged: f.charged,
+            dirty: f.cache.dirty,
+            writeback: f.cache.writeback,
+            evicted: f.cache.evicted,
+            recently_evicted: f.cache.recently_evicted,
+            deleted: f.candidate.deleted,
+            found_by: f.candidate.found_by,
+            method: f.cache.method,
+        }
+    }
 }
 
 #[derive(Serialize)]
@@ -52,22 +74,7 @@ pub fn json(
         cgroup_file: memory.and_then(|m| m.file),
         cgroup_shmem: memory.and_then(|m| m.shmem),
         cgroup_file_dirty: memory.and_then(|m| m.file_dirty),
-        files: files
-            .iter()
-            .map(|f| FileJson {
-                path: &f.candidate.container_path,
-                host_path: f.candidate.host_path.as_deref(),
-                size: f.cache.size,
-                cached: f.cache.cached,
-                charged: f.charged,
-                dirty: f.cache.dirty,
-                writeback: f.cache.writeback,
-                evicted: f.cache.evicted,
-                recently_evicted: f.cache.recently_evicted,
-                deleted: f.candidate.deleted,
-                found_by: f.candidate.found_by,
-            })
-            .collect(),
+        files: files.iter().map(FileJson::new).collect(),
     };
     serde_json::to_writer(&mut out, &document)?;
     writeln!(out)?;

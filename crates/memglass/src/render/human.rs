@@ -2,6 +2,7 @@
 
 use std::io::Write;
 
+use memglass_analyse::filecache::CacheHolder;
 use memglass_analyse::{CgroupReport, Snapshot};
 
 /// Bytes in binary units ("512.0 MiB"); "-" when unknown.
@@ -32,6 +33,7 @@ fn signed_bytes(value: i64) -> String {
 pub fn write_snapshot(
     out: &mut impl Write,
     snapshot: &Snapshot,
+    holders: Option<&[CacheHolder]>,
     top: usize,
 ) -> std::io::Result<()> {
     let n = &snapshot.node;
@@ -101,12 +103,83 @@ pub fn write_snapshot(
     }
     writeln!(out)?;
     write_cgroups(out, &snapshot.top_with_containers(top))?;
+    if let Some(holders) = holders.filter(|h| !h.is_empty()) {
+        writeln!(out)?;
+        write_cache_holders(out, snapshot, holders)?;
+    }
     if snapshot.vanished > 0 {
         writeln!(
             out,
             "({} cgroups vanished while being read)",
             snapshot.vanished
         )?;
+    }
+    Ok(())
+}
+
+/// The largest files behind each cache holder's page cache.
+fn write_cache_holders(
+    out: &mut impl Write,
+    snapshot: &Snapshot,
+    holders: &[CacheHolder],
+) -> std::io::Result<()> {
+    let method = holders
+        .iter()
+        .flat_map(|h| h.files.first())
+        .map(|f| format!("{:?}", f.cache.method).to_lowercase())
+        .next()
+        .unwrap_or_else(|| "cachestat".into());
+    writeln!(
+        out,
+        "PAGE CACHE OF THE LARGEST HOLDERS  (files open, mapped, or in a container's writable layer and volumes; CACHED = the file's pages in the cache ({method}), whichever cgroup they are charged to; more: memglass cache --cgroup PATH)"
+    )?;
+    for holder in holders {
+        let cgroup = snapshot.cgroups.iter().find(|c| c.path == holder.cgroup);
+        let (file, version, name) = cgroup.map_or((None, 2, String::new()), |c| {
+            (c.memory.file, c.cgroup_version, workload(c))
+        });
+        writeln!(
+            out,
+            "{}{}  file {} ({}); the files below hold {}",
+            holder.cgroup,
+            if name.is_empty() {
+                String::new()
+            } else {
+                format!("  {name}")
+            },
+            bytes(file),
+            crate::render::json::file_source(version),
+            bytes(Some(holder.files_cached())),
+        )?;
+        if holder.files.is_empty() {
+            writeln!(
+                out,
+                "      no file of 64 KiB or more in the cache is open or mapped by its processes: the cache is of files read or written and closed"
+            )?;
+        }
+        for file in &holder.files {
+            let mut flags = Vec::new();
+            if file.cache.dirty.is_some_and(|d| d > 0) {
+                flags.push(format!("dirty {}", bytes(file.cache.dirty)));
+            }
+            if file.candidate.deleted {
+                flags.push("deleted".into());
+            }
+            let flags = if flags.is_empty() {
+                String::new()
+            } else {
+                format!("  ({})", flags.join(", "))
+            };
+            writeln!(
+                out,
+                "  {:>10}  {}{flags}",
+                bytes(Some(file.cache.cached)),
+                file.candidate.container_path
+            )?;
+        }
+        for warning in &holder.warnings {
+            writeln!(out, "      ({warning})")?;
+        }
     }
     Ok(())
 }

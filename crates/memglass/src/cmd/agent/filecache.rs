@@ -28,13 +28,9 @@ impl FileCache for Scanner {
         let dir = hierarchy
             .mount_point
             .join(cgroup.path.trim_start_matches('/'));
-        let pids = filecache::cgroup_pids(&dir);
-        let (candidates, gaps) = filecache::discover(&self.roots.proc, &pids, Budget::default());
-        let files = rank_files(
-            filecache::measure(candidates, &prober),
-            Some(top),
-            MIN_CACHED,
-        );
+        let (files, gaps) =
+            filecache::scan_cgroup(&self.roots.proc, &dir, Budget::default(), &prober);
+        let files = rank_files(files, Some(top), MIN_CACHED);
         let target = crate::cmd::cache::Target {
             cgroup: Some(cgroup.path.clone()),
             cgroup_report: Some(cgroup.clone()),
