@@ -152,11 +152,12 @@ const PODS: [TestPod; 8] = [
     },
 ];
 
-/// The tree, its workloads and the --pods/--node files; removed on drop.
+/// The tree, its workloads and the --pods/--node files; removed on drop. Fields drop in
+/// order: the workloads first, so their cgroups are empty when the tree is removed.
 struct Cluster {
+    _workloads: Vec<Workload>,
     cg: TestCgroup,
     _scratch: Scratch,
-    _workloads: Vec<Workload>,
     pods_file: PathBuf,
     node_file: PathBuf,
     /// Pod name → (uid, pod cgroup dir).
