@@ -465,6 +465,7 @@ fn eviction_ranks_real_pods_in_kubelets_order() {
 
     // The table says the same to a person.
     let table = String::from_utf8(cluster.memglass(&["eviction"]).stdout).unwrap();
+    println!("{table}"); // shown with --nocapture: a real run to read
     assert!(table.contains("NEXT TO GO"), "{table}");
     assert!(table.contains("evict/hungry"), "{table}");
     assert!(
@@ -570,6 +571,7 @@ fn requests_sum_against_allocatable_and_judge_each_pod() {
         .contains("short history"));
 
     let table = String::from_utf8(cluster.memglass(&["requests"]).stdout).unwrap();
+    println!("{table}");
     assert!(table.contains("room left"), "{table}");
     assert!(table.contains("over-requested"), "{table}");
     assert!(table.contains("short history"), "{table}");
