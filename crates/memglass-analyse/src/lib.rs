@@ -8,14 +8,20 @@
 //! - [`reconcile`]: Σ top-level cgroups + memory outside them + free = MemTotal, with the
 //!   residual shown.
 //! - [`snapshot()`]: all of it for one [`memglass_kernel::HostSample`].
+//! - [`eviction`]: kubelet's memory eviction signals and who it would evict next.
+//! - [`sizing`]: requests and limits against allocatable and the measured peaks.
+//! - [`node_pods`]: the pods of this node (pod cgroups joined with the directory).
 #![deny(missing_docs)]
 
 pub mod cgroup;
+pub mod eviction;
 pub mod filecache;
 pub mod node;
+pub mod node_pods;
 pub mod oom;
 pub mod pages;
 pub mod reconcile;
+pub mod sizing;
 mod snapshot;
 
 pub use cgroup::{CgroupReport, MemoryReport, WorkloadFacts};

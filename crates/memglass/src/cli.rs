@@ -76,6 +76,12 @@ pub enum Command {
     /// OOM kills from the kernel log (or a saved log), explained: whose limit was hit
     /// (node, kubepods, QoS, pod, container), what filled it, which pod; --follow streams.
     Oom(crate::cmd::oom::OomArgs),
+    /// Who kubelet would evict next under memory pressure, and why: the memory.available
+    /// and allocatableMemory.available signals, and the pods in kubelet's order.
+    Eviction(crate::cmd::eviction::EvictionArgs),
+    /// Why a pod stays Pending, and what to set: Σ memory requests and limits against node
+    /// allocatable, each pod's request and limit against its measured peak, suggestions.
+    Requests(crate::cmd::requests::RequestsArgs),
 }
 
 #[derive(Debug, Clone, Args)]

@@ -35,6 +35,12 @@ fn main() -> ExitCode {
         Some(cli::Command::Oom(args)) => {
             cmd::oom::run(&cli.sources, &cli.identity, &args, &mut stdout)
         }
+        Some(cli::Command::Eviction(args)) => {
+            cmd::eviction::run(&cli.sources, &cli.identity, &args, &mut stdout)
+        }
+        Some(cli::Command::Requests(args)) => {
+            cmd::requests::run(&cli.sources, &cli.identity, &args, &mut stdout)
+        }
     }
     .and_then(|()| stdout.flush().map_err(anyhow::Error::from));
     match result {

@@ -3,6 +3,8 @@
 pub mod agent;
 pub mod cache;
 pub mod capture;
+pub mod eviction;
 pub mod oom;
 pub mod pages;
+pub mod requests;
 pub mod snapshot;

@@ -1,0 +1,570 @@
+//! Who kubelet would evict next under memory pressure, and why (PRODUCT.md §2, question 2).
+//!
+//! Followed from kubelet's eviction manager (kubernetes/kubernetes,
+//! `pkg/kubelet/eviction/helpers.go` and `eviction_manager.go`; `pkg/kubelet/types/pod_update.go`
+//! for critical pods; `pkg/kubelet/stats/helper.go` for the "available" figures):
+//!
+//! - **Signals** ([`signals`]). `memory.available` = node capacity − the root cgroup's working
+//!   set (cAdvisor's machine memory, i.e. MemTotal, minus root usage − inactive_file: see
+//!   [`crate::node`]). `allocatableMemory.available` = the pods cgroup's memory limit − its
+//!   working set (`availableBytes = Spec.Memory.Limit − WorkingSet`); kubelet sets that limit
+//!   when it enforces node allocatable on pods. Where the kubepods cgroup has no limit,
+//!   memglass uses the node's allocatable memory from `--node` or the API instead. Each
+//!   signal's capacity is `available + working set`, which is what a percentage threshold is
+//!   a percentage of (`GetThresholdQuantity`).
+//! - **Threshold**. kubelet's default hard threshold is `memory.available<100Mi`; with node
+//!   allocatable enforced on pods, `addAllocatableThresholds` copies every hard
+//!   `memory.available` threshold to `allocatableMemory.available`. A threshold is met when
+//!   available < threshold (`thresholdsMet`, operator `LessThan`).
+//! - **Ranking** ([`rank`]): `rankMemoryPressure` = `orderedBy(exceedMemoryRequests, priority,
+//!   memory)`: pods with no stats first ("prioritize evicting the pod for which no stats were
+//!   found"), then pods whose working set exceeds their memory request (strictly greater),
+//!   then lower `spec.priority` (unset = 0), then the larger working set − request. The
+//!   usage is the pod's working set (`memoryUsage` = `WorkingSetBytes` of the pod's stats:
+//!   its pod cgroup's usage − inactive_file); the request is the pod's effective request
+//!   (`GetResourceRequestQuantity`; none = 0). kubelet's sort is not stable; memglass breaks
+//!   remaining ties by UID so the output is reproducible.
+//! - **Never evicted** ([`Protection`]): `evictPod` refuses critical pods
+//!   (`kubelettypes.IsCriticalPod`): static pods, mirror pods, and pods with priority ≥
+//!   2000000000 (`SystemCriticalPriority`). kubelet then tries the next pod in the ranking,
+//!   so "next" is the first pod that is not protected. From the data memglass has, a static
+//!   pod is a pod cgroup whose UID is kubelet's 32-hex manifest hash, and a mirror pod is an
+//!   API pod owned by its `Node`.
+
+use std::cmp::Ordering;
+
+use memglass_identify::{Directory, PodInfo, QosClass};
+
+use crate::node_pods::{kubepods_of, node_pods, NodePod};
+use crate::snapshot::Snapshot;
+
+/// `scheduling.SystemCriticalPriority`: pods at or above it are critical and never evicted.
+pub const SYSTEM_CRITICAL_PRIORITY: i32 = 2_000_000_000;
+
+/// kubelet's default hard eviction threshold for memory.available: 100Mi.
+pub const DEFAULT_THRESHOLD: Threshold = Threshold::Bytes(100 << 20);
+
+/// An eviction threshold: a quantity, or a percentage of the signal's capacity.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Threshold {
+    /// Bytes (`100Mi`).
+    Bytes(u64),
+    /// Percent of the signal's capacity (`5%` is `Percent(5.0)`).
+    Percent(f64),
+}
+
+impl Threshold {
+    /// The threshold in bytes for a signal of `capacity` bytes (kubelet's
+    /// `GetThresholdQuantity`: `int64(float64(capacity) * fraction)`, truncated).
+    pub fn bytes(self, capacity: u64) -> u64 {
+        match self {
+            Threshold::Bytes(bytes) => bytes,
+            Threshold::Percent(percent) => (capacity as f64 * percent / 100.0) as u64,
+        }
+    }
+}
+
+/// Which eviction signal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub enum Signal {
+    /// The node: capacity − root working set.
+    #[serde(rename = "memory.available")]
+    MemoryAvailable,
+    /// The pods (kubepods) cgroup: its capacity − its working set.
+    #[serde(rename = "allocatableMemory.available")]
+    AllocatableMemoryAvailable,
+}
+
+/// Where a signal's capacity came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CapacitySource {
+    /// MemTotal (cAdvisor's machine memory).
+    MemTotal,
+    /// The kubepods cgroup's memory limit, as kubelet reads it.
+    KubepodsLimit,
+    /// The node's allocatable memory from `--node` or the API (the kubepods cgroup has no
+    /// limit).
+    NodeAllocatable,
+}
+
+/// One eviction signal, observed.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct SignalReport {
+    /// The signal.
+    pub signal: Signal,
+    /// The cgroup whose working set it subtracts ("/" or the kubepods cgroup).
+    pub cgroup: String,
+    /// What `available` is taken from.
+    pub capacity: u64,
+    /// Where `capacity` came from.
+    pub capacity_source: CapacitySource,
+    /// The cgroup's working set (usage − inactive_file).
+    pub working_set: u64,
+    /// capacity − working set, floored at 0.
+    pub available: u64,
+    /// The threshold in bytes.
+    pub threshold: u64,
+    /// available − threshold: how much more the working set may grow before kubelet evicts
+    /// (negative: the threshold is crossed).
+    pub margin: i64,
+    /// available < threshold: kubelet is evicting.
+    pub met: bool,
+}
+
+/// Why kubelet will not evict a pod.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Protection {
+    /// Priority ≥ 2000000000 (system-cluster-critical, system-node-critical).
+    CriticalPriority,
+    /// A static pod (UID is kubelet's manifest hash).
+    StaticPod,
+    /// The API's mirror of a static pod (owned by its Node).
+    MirrorPod,
+}
+
+/// What the ranking needs to know about one pod.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PodUsage {
+    /// Pod UID.
+    pub pod_uid: String,
+    /// Namespace, when known.
+    pub namespace: Option<String>,
+    /// Name, when known.
+    pub pod: Option<String>,
+    /// QoS class.
+    pub qos_class: Option<QosClass>,
+    /// spec.priority; `None` when unknown or unset (kubelet then uses 0).
+    pub priority: Option<i32>,
+    /// spec.priorityClassName.
+    pub priority_class: Option<String>,
+    /// The pod's effective memory request; `None` = none (counts as 0).
+    pub request: Option<u64>,
+    /// True when the directory knows this pod (so `request` and `priority` are real).
+    pub known: bool,
+    /// Working set of the pod cgroup (usage − inactive_file); `None` = no stats.
+    pub working_set: Option<u64>,
+    /// Why it can never be evicted, if so.
+    pub protection: Option<Protection>,
+    /// Its pod cgroup.
+    pub cgroup: Option<String>,
+}
+
+/// One pod in kubelet's eviction order.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct RankedPod {
+    /// 1 = first in line.
+    pub rank: usize,
+    /// Pod UID.
+    pub pod_uid: String,
+    /// Namespace (null when unknown).
+    pub namespace: Option<String>,
+    /// Pod name (null when unknown).
+    pub pod: Option<String>,
+    /// QoS class.
+    pub qos_class: Option<QosClass>,
+    /// The priority kubelet compares (spec.priority; 0 when unset or unknown).
+    pub priority: i32,
+    /// spec.priorityClassName.
+    pub priority_class: Option<String>,
+    /// Memory request (null = none; kubelet counts it as 0).
+    pub request: Option<u64>,
+    /// False when no source (`--pods`, the API) described this pod: request and priority
+    /// are then kubelet's defaults, not the pod's.
+    pub requests_known: bool,
+    /// The pod's working set (usage − inactive_file of its pod cgroup); null = no stats.
+    pub working_set: Option<u64>,
+    /// working_set > request (null without stats).
+    pub exceeds_request: Option<bool>,
+    /// working_set − request (null without stats).
+    pub usage_over_request: Option<i64>,
+    /// False for pods kubelet never evicts.
+    pub evictable: bool,
+    /// Why it is never evicted (null when it can be).
+    pub protected: Option<Protection>,
+    /// Its pod cgroup (null when it has none).
+    pub cgroup: Option<String>,
+}
+
+/// The whole answer: the signals and the ranking.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct EvictionReport {
+    /// The threshold asked for.
+    pub threshold: Threshold,
+    /// The signals that could be observed.
+    pub signals: Vec<SignalReport>,
+    /// True when some signal has met its threshold (kubelet is evicting now).
+    pub under_pressure: bool,
+    /// Index into `pods` of the pod kubelet would evict next (the first evictable one).
+    pub next: Option<usize>,
+    /// Every pod of the node, in kubelet's order.
+    pub pods: Vec<RankedPod>,
+}
+
+/// Observe the signals and rank the pods of `snapshot`, naming them from `directory`.
+pub fn analyse(snapshot: &Snapshot, directory: &Directory, threshold: Threshold) -> EvictionReport {
+    let pods = node_pods(snapshot, directory);
+    let usages: Vec<PodUsage> = pods.iter().map(pod_usage).collect();
+    let signals = signals(snapshot, &pods, threshold);
+    let ranked = rank(usages);
+    EvictionReport {
+        threshold,
+        under_pressure: signals.iter().any(|s| s.met),
+        signals,
+        next: ranked.iter().position(|p| p.evictable),
+        pods: ranked,
+    }
+}
+
+/// The eviction signals of this node: `memory.available` (when the root cgroup's usage is
+/// known) and `allocatableMemory.available` (when a kubepods cgroup exists and its limit or
+/// the node's allocatable is known).
+pub fn signals(
+    snapshot: &Snapshot,
+    pods: &[NodePod<'_>],
+    threshold: Threshold,
+) -> Vec<SignalReport> {
+    let mut signals = Vec::new();
+    if let Some(working_set) = snapshot.node.root_working_set {
+        signals.push(observe(
+            Signal::MemoryAvailable,
+            "/",
+            snapshot.node.mem_total,
+            CapacitySource::MemTotal,
+            working_set,
+            threshold,
+        ));
+    }
+    if let Some(kubepods) = kubepods_of(snapshot, pods) {
+        let allocatable = snapshot
+            .kubernetes_node
+            .as_ref()
+            .and_then(|n| n.allocatable_memory);
+        let capacity = match (kubepods.memory.limit, allocatable) {
+            (Some(limit), _) => Some((limit, CapacitySource::KubepodsLimit)),
+            (None, Some(allocatable)) => Some((allocatable, CapacitySource::NodeAllocatable)),
+            (None, None) => None,
+        };
+        if let (Some((capacity, source)), Some(working_set)) =
+            (capacity, kubepods.memory.working_set_kubelet)
+        {
+            signals.push(observe(
+                Signal::AllocatableMemoryAvailable,
+                &kubepods.path,
+                capacity,
+                source,
+                working_set,
+                threshold,
+            ));
+        }
+    }
+    signals
+}
+
+fn observe(
+    signal: Signal,
+    cgroup: &str,
+    capacity: u64,
+    capacity_source: CapacitySource,
+    working_set: u64,
+    threshold: Threshold,
+) -> SignalReport {
+    let available = capacity.saturating_sub(working_set);
+    let threshold = threshold.bytes(capacity);
+    SignalReport {
+        signal,
+        cgroup: cgroup.to_owned(),
+        capacity,
+        capacity_source,
+        working_set,
+        available,
+        threshold,
+        margin: signed_difference(available, threshold),
+        met: available < threshold,
+    }
+}
+
+/// a − b as i64, saturating.
+fn signed_difference(a: u64, b: u64) -> i64 {
+    let difference = i128::from(a) - i128::from(b);
+    i64::try_from(difference).unwrap_or(if difference < 0 { i64::MIN } else { i64::MAX })
+}
+
+/// What the ranking needs from one pod of the node.
+pub fn pod_usage(pod: &NodePod<'_>) -> PodUsage {
+    let info = pod.info;
+    let cgroup = pod.cgroup;
+    PodUsage {
+        pod_uid: pod.uid.to_owned(),
+        namespace: info
+            .map(|i| i.namespace.clone())
+            .filter(|n| !n.is_empty())
+            .or_else(|| cgroup.and_then(|c| c.namespace.clone())),
+        pod: info
+            .map(|i| i.name.clone())
+            .filter(|n| !n.is_empty())
+            .or_else(|| cgroup.and_then(|c| c.pod.clone())),
+        qos_class: cgroup
+            .and_then(|c| c.qos_class)
+            .or(info.and_then(|i| i.qos_class)),
+        priority: info.and_then(effective_priority),
+        priority_class: info.and_then(|i| i.priority_class.clone()),
+        request: info.and_then(|i| i.memory_request),
+        known: pod.spec_known,
+        working_set: cgroup.and_then(|c| c.memory.working_set_kubelet),
+        protection: protection(pod.uid, info),
+        cgroup: cgroup.map(|c| c.path.clone()),
+    }
+}
+
+/// spec.priority; where only the class is known, the priority the admission plugin gives
+/// the two built-in system classes.
+fn effective_priority(info: &PodInfo) -> Option<i32> {
+    info.priority.or(match info.priority_class.as_deref() {
+        Some("system-node-critical") => Some(2_000_001_000),
+        Some("system-cluster-critical") => Some(SYSTEM_CRITICAL_PRIORITY),
+        _ => None,
+    })
+}
+
+/// kubelet's `IsCriticalPod`, from what memglass can see.
+fn protection(uid: &str, info: Option<&PodInfo>) -> Option<Protection> {
+    if info
+        .and_then(effective_priority)
+        .is_some_and(|p| p >= SYSTEM_CRITICAL_PRIORITY)
+    {
+        return Some(Protection::CriticalPriority);
+    }
+    if uid.len() == 32 && uid.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Some(Protection::StaticPod);
+    }
+    if info
+        .and_then(|i| i.owner.as_deref())
+        .is_some_and(|owner| owner.starts_with("Node/"))
+    {
+        return Some(Protection::MirrorPod);
+    }
+    None
+}
+
+/// Order pods as kubelet's `rankMemoryPressure` does (see the module docs), and number them.
+pub fn rank(mut pods: Vec<PodUsage>) -> Vec<RankedPod> {
+    pods.sort_by(kubelet_order);
+    pods.into_iter()
+        .enumerate()
+        .map(|(index, pod)| {
+            let over = pod
+                .working_set
+                .map(|ws| signed_difference(ws, pod.request.unwrap_or(0)));
+            RankedPod {
+                rank: index + 1,
+                exceeds_request: over.map(|over| over > 0),
+                usage_over_request: over,
+                priority: pod.priority.unwrap_or(0),
+                evictable: pod.protection.is_none(),
+                protected: pod.protection,
+                pod_uid: pod.pod_uid,
+                namespace: pod.namespace,
+                pod: pod.pod,
+                qos_class: pod.qos_class,
+                priority_class: pod.priority_class,
+                request: pod.request,
+                requests_known: pod.known,
+                working_set: pod.working_set,
+                cgroup: pod.cgroup,
+            }
+        })
+        .collect()
+}
+
+/// `orderedBy(exceedMemoryRequests(stats), priority, memory(stats))`, then UID.
+fn kubelet_order(a: &PodUsage, b: &PodUsage) -> Ordering {
+    let over = |p: &PodUsage| {
+        p.working_set
+            .map(|ws| i128::from(ws) - i128::from(p.request.unwrap_or(0)))
+    };
+    let (over_a, over_b) = (over(a), over(b));
+    // exceedMemoryRequests: no stats first, then exceeding (true before false).
+    let first = |over: Option<i128>| match over {
+        None => 0,
+        Some(over) if over > 0 => 1,
+        Some(_) => 2,
+    };
+    first(over_a)
+        .cmp(&first(over_b))
+        // priority: lower first.
+        .then(a.priority.unwrap_or(0).cmp(&b.priority.unwrap_or(0)))
+        // memory: larger usage − request first (no stats compare equal).
+        .then(match (over_a, over_b) {
+            (Some(x), Some(y)) => y.cmp(&x),
+            (None, None) => Ordering::Equal,
+            (None, Some(_)) => Ordering::Less,
+            (Some(_), None) => Ordering::Greater,
+        })
+        .then_with(|| a.pod_uid.cmp(&b.pod_uid))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MIB: u64 = 1 << 20;
+
+    fn pod(uid: &str, ws: Option<u64>, request: Option<u64>, priority: Option<i32>) -> PodUsage {
+        PodUsage {
+            pod_uid: uid.into(),
+            namespace: Some("ns".into()),
+            pod: Some(uid.into()),
+            qos_class: None,
+            priority,
+            priority_class: None,
+            request,
+            known: true,
+            working_set: ws,
+            protection: None,
+            cgroup: None,
+        }
+    }
+
+    fn order(ranked: &[RankedPod]) -> Vec<&str> {
+        ranked.iter().map(|p| p.pod_uid.as_str()).collect()
+    }
+
+    #[test]
+    fn exceeding_request_beats_priority_beats_size() {
+        let ranked = rank(vec![
+            // the largest pod, but within its request: last
+            pod("big-within", Some(900 * MIB), Some(1024 * MIB), Some(0)),
+            // exceeds by 24 MiB at priority 1000
+            pod("a", Some(40 * MIB), Some(16 * MIB), Some(1000)),
+            // exceeds by 56 MiB at priority 1000
+            pod("c", Some(120 * MIB), Some(64 * MIB), Some(1000)),
+            // no request: all 30 MiB count, priority 0 comes before 1000
+            pod("d", Some(30 * MIB), None, None),
+        ]);
+        assert_eq!(order(&ranked), ["d", "c", "a", "big-within"]);
+        assert_eq!(ranked[0].exceeds_request, Some(true));
+        assert_eq!(ranked[0].usage_over_request, Some(30 * MIB as i64));
+        assert_eq!(ranked[0].priority, 0, "unset priority is 0");
+        assert_eq!(ranked[3].exceeds_request, Some(false));
+        assert_eq!(ranked[3].usage_over_request, Some(-124 * MIB as i64));
+        assert_eq!(
+            ranked.iter().map(|p| p.rank).collect::<Vec<_>>(),
+            [1, 2, 3, 4]
+        );
+    }
+
+    #[test]
+    fn equal_to_request_does_not_exceed_it() {
+        let ranked = rank(vec![
+            pod("exact", Some(64 * MIB), Some(64 * MIB), Some(0)),
+            pod(
+                "one-byte-over",
+                Some(64 * MIB + 1),
+                Some(64 * MIB),
+                Some(100),
+            ),
+        ]);
+        assert_eq!(order(&ranked), ["one-byte-over", "exact"]);
+        assert_eq!(ranked[1].exceeds_request, Some(false));
+    }
+
+    #[test]
+    fn pods_without_stats_come_first_then_by_priority() {
+        let ranked = rank(vec![
+            pod("measured", Some(500 * MIB), None, Some(0)),
+            pod("pending-high", None, Some(MIB), Some(10)),
+            pod("pending-low", None, Some(MIB), Some(5)),
+        ]);
+        assert_eq!(order(&ranked), ["pending-low", "pending-high", "measured"]);
+        assert_eq!(ranked[0].exceeds_request, None);
+        assert_eq!(ranked[0].usage_over_request, None);
+    }
+
+    #[test]
+    fn within_requests_lower_priority_goes_first_even_if_smaller() {
+        let ranked = rank(vec![
+            pod("big", Some(100 * MIB), Some(200 * MIB), Some(0)),
+            pod("small-low", Some(10 * MIB), Some(200 * MIB), Some(-5)),
+        ]);
+        assert_eq!(order(&ranked), ["small-low", "big"]);
+    }
+
+    #[test]
+    fn critical_static_and_mirror_pods_are_protected() {
+        let info = |priority: Option<i32>, class: Option<&str>, owner: Option<&str>| PodInfo {
+            uid: "u".into(),
+            priority,
+            priority_class: class.map(Into::into),
+            owner: owner.map(Into::into),
+            ..PodInfo::default()
+        };
+        let uid = "0f8a3c51-5d0e-4c3a-9b7e-2a1d6f4e8c90";
+        assert_eq!(
+            protection(uid, Some(&info(Some(2_000_000_000), None, None))),
+            Some(Protection::CriticalPriority)
+        );
+        assert_eq!(
+            protection(uid, Some(&info(Some(1_999_999_999), None, None))),
+            None
+        );
+        assert_eq!(
+            protection(uid, Some(&info(None, Some("system-node-critical"), None))),
+            Some(Protection::CriticalPriority)
+        );
+        assert_eq!(
+            protection(uid, Some(&info(None, None, Some("Node/worker-1")))),
+            Some(Protection::MirrorPod)
+        );
+        assert_eq!(
+            protection(uid, Some(&info(None, None, Some("ReplicaSet/web")))),
+            None
+        );
+        assert_eq!(
+            protection("8e8fff2dbe184c30923715081eb36a31", None),
+            Some(Protection::StaticPod)
+        );
+        assert_eq!(protection(uid, None), None);
+    }
+
+    #[test]
+    fn thresholds_as_kubelet_computes_them() {
+        assert_eq!(DEFAULT_THRESHOLD.bytes(1 << 40), 100 * MIB);
+        assert_eq!(Threshold::Percent(5.0).bytes(1000), 50);
+        assert_eq!(Threshold::Percent(7.5).bytes(1001), 75, "truncated");
+        let signal = observe(
+            Signal::MemoryAvailable,
+            "/",
+            1000 * MIB,
+            CapacitySource::MemTotal,
+            950 * MIB,
+            Threshold::Percent(10.0),
+        );
+        assert_eq!(signal.available, 50 * MIB);
+        assert_eq!(signal.threshold, 100 * MIB);
+        assert_eq!(signal.margin, -50 * MIB as i64);
+        assert!(signal.met);
+        let at = observe(
+            Signal::MemoryAvailable,
+            "/",
+            200 * MIB,
+            CapacitySource::MemTotal,
+            100 * MIB,
+            DEFAULT_THRESHOLD,
+        );
+        assert!(!at.met, "available == threshold is not below it");
+        assert_eq!(at.margin, 0);
+        let over = observe(
+            Signal::AllocatableMemoryAvailable,
+            "/kubepods",
+            MIB,
+            CapacitySource::KubepodsLimit,
+            2 * MIB,
+            DEFAULT_THRESHOLD,
+        );
+        assert_eq!(over.available, 0, "floored, never wrapped");
+        assert!(over.met);
+    }
+}

@@ -1,0 +1,123 @@
+//! `memglass eviction`: who kubelet would evict next under memory pressure, and why.
+
+use std::io::Write;
+use std::time::SystemTime;
+
+use anyhow::Context;
+use clap::Args;
+use memglass_analyse::eviction::{self, Threshold};
+use memglass_analyse::Snapshot;
+use memglass_identify::Directory;
+use memglass_kernel::Roots;
+
+use crate::cli::{IdentityArgs, SourceArgs};
+use crate::identity;
+use crate::render;
+
+#[derive(Debug, Clone, Args)]
+pub struct EvictionArgs {
+    /// kubelet's hard eviction threshold for memory.available (and, as kubelet copies it,
+    /// allocatableMemory.available): a quantity (100Mi, 1Gi, 500M) or a percentage of the
+    /// signal's capacity (5%).
+    #[arg(long, default_value = "100Mi", value_name = "QUANTITY|PERCENT", value_parser = parse_threshold)]
+    pub threshold: Threshold,
+    /// Emit the memglass.eviction/v1 JSON document (docs/json-format.md).
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `100Mi` → bytes, `5%` → a percentage (0 < p ≤ 100), as kubelet's `--eviction-hard` reads
+/// them.
+pub fn parse_threshold(text: &str) -> Result<Threshold, String> {
+    let text = text.trim();
+    if let Some(percent) = text.strip_suffix('%') {
+        return match percent.trim().parse::<f64>() {
+            Ok(p) if p > 0.0 && p <= 100.0 => Ok(Threshold::Percent(p)),
+            _ => Err(format!("expected a percentage in (0, 100], got {text:?}")),
+        };
+    }
+    memglass_kube::parse_memory(text)
+        .map(Threshold::Bytes)
+        .map_err(|e| format!("expected a quantity like 100Mi or a percentage like 5%: {e}"))
+}
+
+pub fn run(
+    sources: &SourceArgs,
+    identity_args: &IdentityArgs,
+    args: &EvictionArgs,
+    out: &mut impl Write,
+) -> anyhow::Result<()> {
+    let taken_at = SystemTime::now();
+    let (snapshot, directory) = take_with_directory(sources, identity_args)?;
+    let report = eviction::analyse(&snapshot, &directory, args.threshold);
+    if !report.pods.is_empty() && !report.pods.iter().any(|p| p.requests_known) {
+        note_requests_sources("no pod's request or priority is known (counted as 0)");
+    }
+    if args.json {
+        render::eviction::json(out, &report, taken_at)
+    } else {
+        render::eviction::table(out, &report)
+    }
+}
+
+/// Requests, limits, priorities and allocatable only come from the pods' and the node's
+/// specs: say so once, on stderr.
+pub fn note_requests_sources(missing: &str) {
+    eprintln!(
+        "memglass: note: {missing}: requests, limits and priorities come from --pods, \
+         allocatable from --node (kubectl get ... -o json), or both from the Kubernetes API (--kube)"
+    );
+}
+
+/// One snapshot and the directory that named it (`memglass eviction` and `memglass
+/// requests` need the pods' specs, not only the names the snapshot carries). Warnings go
+/// to stderr.
+pub fn take_with_directory(
+    sources: &SourceArgs,
+    identity_args: &IdentityArgs,
+) -> anyhow::Result<(Snapshot, Directory)> {
+    let roots = Roots {
+        proc: sources.proc_root.clone(),
+        cgroup: sources.cgroup_root.clone(),
+    };
+    let sample = memglass_kernel::collect(&roots).context("cannot read memory statistics")?;
+    let identities: Vec<_> = sample
+        .cgroups
+        .iter()
+        .map(|cgroup| memglass_identify::identify(&cgroup.path))
+        .collect();
+    let gathered = identity::gather(sources, identity_args)?;
+    for warning in &gathered.warnings {
+        eprintln!("memglass: warning: {warning}");
+    }
+    if let Some(gap) = sample.gaps.first() {
+        let more = sample.gaps.len() - 1;
+        eprintln!(
+            "memglass: warning: {}{}",
+            gap.message,
+            if more > 0 {
+                format!(" (and {more} more)")
+            } else {
+                String::new()
+            }
+        );
+    }
+    let snapshot = memglass_analyse::snapshot(&sample, &identities, &gathered.directory);
+    Ok((snapshot, gathered.directory))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn thresholds_parse_like_kubelets() {
+        assert_eq!(parse_threshold("100Mi"), Ok(Threshold::Bytes(100 << 20)));
+        assert_eq!(parse_threshold("500M"), Ok(Threshold::Bytes(500_000_000)));
+        assert_eq!(parse_threshold("5%"), Ok(Threshold::Percent(5.0)));
+        assert_eq!(parse_threshold("7.5%"), Ok(Threshold::Percent(7.5)));
+        assert!(parse_threshold("0%").is_err());
+        assert!(parse_threshold("101%").is_err());
+        assert!(parse_threshold("lots").is_err());
+    }
+}
