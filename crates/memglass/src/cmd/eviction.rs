@@ -3,15 +3,11 @@
 use std::io::Write;
 use std::time::SystemTime;
 
-use anyhow::Context;
 use clap::Args;
 use memglass_analyse::eviction::{self, Threshold};
-use memglass_analyse::Snapshot;
-use memglass_identify::Directory;
-use memglass_kernel::Roots;
 
 use crate::cli::{IdentityArgs, SourceArgs};
-use crate::identity;
+use crate::cmd::snapshot::{take_with_directory, warn_about_gaps};
 use crate::render;
 
 #[derive(Debug, Clone, Args)]
@@ -49,6 +45,7 @@ pub fn run(
 ) -> anyhow::Result<()> {
     let taken_at = SystemTime::now();
     let (snapshot, directory) = take_with_directory(sources, identity_args)?;
+    warn_about_gaps(&snapshot);
     let report = eviction::analyse(&snapshot, &directory, args.threshold);
     if !report.pods.is_empty() && !report.pods.iter().any(|p| p.requests_known) {
         note_requests_sources("no pod's request or priority is known (counted as 0)");
@@ -67,43 +64,6 @@ pub fn note_requests_sources(missing: &str) {
         "memglass: note: {missing}: requests, limits and priorities come from --pods, \
          allocatable from --node (kubectl get ... -o json), or both from the Kubernetes API (--kube)"
     );
-}
-
-/// One snapshot and the directory that named it (`memglass eviction` and `memglass
-/// requests` need the pods' specs, not only the names the snapshot carries). Warnings go
-/// to stderr.
-pub fn take_with_directory(
-    sources: &SourceArgs,
-    identity_args: &IdentityArgs,
-) -> anyhow::Result<(Snapshot, Directory)> {
-    let roots = Roots {
-        proc: sources.proc_root.clone(),
-        cgroup: sources.cgroup_root.clone(),
-    };
-    let sample = memglass_kernel::collect(&roots).context("cannot read memory statistics")?;
-    let identities: Vec<_> = sample
-        .cgroups
-        .iter()
-        .map(|cgroup| memglass_identify::identify(&cgroup.path))
-        .collect();
-    let gathered = identity::gather(sources, identity_args)?;
-    for warning in &gathered.warnings {
-        eprintln!("memglass: warning: {warning}");
-    }
-    if let Some(gap) = sample.gaps.first() {
-        let more = sample.gaps.len() - 1;
-        eprintln!(
-            "memglass: warning: {}{}",
-            gap.message,
-            if more > 0 {
-                format!(" (and {more} more)")
-            } else {
-                String::new()
-            }
-        );
-    }
-    let snapshot = memglass_analyse::snapshot(&sample, &identities, &gathered.directory);
-    Ok((snapshot, gathered.directory))
 }
 
 #[cfg(test)]

@@ -8,7 +8,8 @@ use clap::Args;
 use memglass_analyse::sizing;
 
 use crate::cli::{IdentityArgs, SourceArgs};
-use crate::cmd::eviction::{note_requests_sources, take_with_directory};
+use crate::cmd::eviction::note_requests_sources;
+use crate::cmd::snapshot::{take_with_directory, warn_about_gaps};
 use crate::render;
 
 #[derive(Debug, Clone, Args)]
@@ -26,6 +27,7 @@ pub fn run(
 ) -> anyhow::Result<()> {
     let taken_at = SystemTime::now();
     let (snapshot, directory) = take_with_directory(sources, identity_args)?;
+    warn_about_gaps(&snapshot);
     let report = sizing::analyse(&snapshot, &directory);
     let missing = match (
         report.pods.iter().any(|p| p.requests_known),

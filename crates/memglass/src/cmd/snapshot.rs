@@ -7,6 +7,7 @@ use std::time::SystemTime;
 use anyhow::Context;
 use memglass_analyse::filecache::{self, CacheHolder};
 use memglass_analyse::Snapshot;
+use memglass_identify::Directory;
 use memglass_kernel::filecache::Budget;
 use memglass_kernel::pagecache::Prober;
 use memglass_kernel::Roots;
@@ -18,6 +19,15 @@ use crate::render;
 /// Take one snapshot of this machine (or of the recorded roots); warnings about names
 /// that could not be had go to stderr.
 pub fn take(sources: &SourceArgs, identity_args: &IdentityArgs) -> anyhow::Result<Snapshot> {
+    Ok(take_with_directory(sources, identity_args)?.0)
+}
+
+/// [`take`], and the directory that named the cgroups (`memglass eviction` and
+/// `memglass requests` need the pods' specs, not only the names the snapshot carries).
+pub fn take_with_directory(
+    sources: &SourceArgs,
+    identity_args: &IdentityArgs,
+) -> anyhow::Result<(Snapshot, Directory)> {
     let roots = Roots {
         proc: sources.proc_root.clone(),
         cgroup: sources.cgroup_root.clone(),
@@ -32,11 +42,8 @@ pub fn take(sources: &SourceArgs, identity_args: &IdentityArgs) -> anyhow::Resul
     for warning in &gathered.warnings {
         eprintln!("memglass: warning: {warning}");
     }
-    Ok(memglass_analyse::snapshot(
-        &sample,
-        &identities,
-        &gathered.directory,
-    ))
+    let snapshot = memglass_analyse::snapshot(&sample, &identities, &gathered.directory);
+    Ok((snapshot, gathered.directory))
 }
 
 pub fn run(
@@ -111,7 +118,7 @@ fn cache_holders(
 }
 
 /// Tell the person once per kind of failure, on stderr, what the figures lack.
-fn warn_about_gaps(snapshot: &Snapshot) {
+pub fn warn_about_gaps(snapshot: &Snapshot) {
     let mut told = Vec::new();
     for gap in &snapshot.gaps {
         if told.contains(&gap.kind) {
