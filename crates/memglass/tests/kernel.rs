@@ -17,6 +17,10 @@ use serde_json::Value;
 #[path = "kernel/pagecache.rs"]
 mod pagecache;
 
+/// kubelet's eviction order and request/limit verdicts on a real kubepods tree.
+#[path = "kernel/eviction.rs"]
+mod eviction;
+
 /// Run `memglass snapshot --json` and return the parsed document.
 fn snapshot() -> Value {
     let output = Command::new(memglass_bin())

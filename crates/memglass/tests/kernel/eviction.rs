@@ -18,8 +18,6 @@
 //! | roomy (Guaranteed) | 80M | 200Mi | 200Mi | 0 | 7: within its request |
 //!
 //! A pod bound to another node (1Gi request) must appear nowhere.
-#![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
-
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
