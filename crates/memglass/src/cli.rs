@@ -76,6 +76,16 @@ pub enum Command {
     /// OOM kills from the kernel log (or a saved log), explained: whose limit was hit
     /// (node, kubepods, QoS, pod, container), what filled it, which pod; --follow streams.
     Oom(crate::cmd::oom::OomArgs),
+    /// A live terminal view: the node's breakdown, pods and their containers (or every
+    /// cgroup) by any memory type with growth per refresh, and each cgroup in detail.
+    Top(TopArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct TopArgs {
+    /// Time between refreshes (e.g. 1s, 500ms).
+    #[arg(long, default_value = "2s", value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub interval: std::time::Duration,
 }
 
 #[derive(Debug, Clone, Args)]

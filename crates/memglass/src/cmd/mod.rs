@@ -6,3 +6,4 @@ pub mod capture;
 pub mod oom;
 pub mod pages;
 pub mod snapshot;
+pub mod top;
