@@ -4,12 +4,12 @@
 use memglass_analyse::{CgroupReport, MemoryReport};
 use memglass_kernel::cgroup::UsageSource;
 use ratatui::layout::Rect;
-use ratatui::style::{Style, Stylize};
+use ratatui::style::Stylize;
 use ratatui::text::Line;
 use ratatui::widgets::{Block, Borders, Paragraph};
 use ratatui::Frame;
 
-use super::app::{App, Files};
+use super::app::App;
 use super::draw::red;
 use super::format::change;
 use crate::render::human::bytes;
@@ -33,7 +33,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &mut App, path: &str, scroll: u1
     lines.extend(events(cgroup));
     lines.extend(pressure(cgroup));
     lines.push(Line::default());
-    lines.extend(files(app, cgroup));
+    lines.extend(super::files::section(app, cgroup));
     let block = Block::new()
         .borders(Borders::TOP)
         .title(format!(" {path} "));
@@ -355,61 +355,4 @@ fn pressure(c: &CgroupReport) -> Vec<Line<'static>> {
         lines.push(line("full", full));
     }
     lines
-}
-
-fn files(app: &App, c: &CgroupReport) -> Vec<Line<'static>> {
-    let title = Line::from(
-        "CACHED FILES  (files its processes hold open or mapped, container rootfs and volumes)",
-    )
-    .bold();
-    let body = match &app.files {
-        Files::Measuring { path } if *path == c.path => {
-            vec![Line::from("  measuring… (the view stays live)")]
-        }
-        Files::Failed { path, message } if *path == c.path => {
-            vec![Line::styled(
-                format!("  cannot list files: {message}"),
-                red(),
-            )]
-        }
-        Files::Ready {
-            path,
-            files,
-            method,
-        } if *path == c.path => {
-            let total: u64 = files.iter().map(|f| f.cache.cached).sum();
-            let mut lines = vec![
-                Line::from(format!(
-                    "  {} in the {} largest files ({method:?}); memory.stat file {} · press f to measure again",
-                    bytes(Some(total)),
-                    files.len(),
-                    bytes(c.memory.file),
-                )),
-                Line::from(format!("  {:>10} {:>10} {:>10}  FILE", "CACHED", "DIRTY", "WRITEBACK")).bold(),
-            ];
-            lines.extend(files.iter().map(|f| {
-                let deleted = if f.candidate.deleted {
-                    " (deleted)"
-                } else {
-                    ""
-                };
-                Line::from(format!(
-                    "  {:>10} {:>10} {:>10}  {}{deleted}",
-                    bytes(Some(f.cache.cached)),
-                    bytes(f.cache.dirty),
-                    bytes(f.cache.writeback),
-                    f.candidate.container_path,
-                ))
-            }));
-            if files.is_empty() {
-                lines.push(Line::from("  no file with 64 KiB or more cached was found"));
-            }
-            lines
-        }
-        _ => vec![Line::styled(
-            "  press f to list them (cachestat(2), or mincore(2) before 6.5)",
-            Style::new().dark_gray(),
-        )],
-    };
-    std::iter::once(title).chain(body).collect()
 }

@@ -240,6 +240,10 @@ fn draw_status(frame: &mut Frame, area: Rect, app: &App) {
             format!("warning: {warning}"),
             Style::new().fg(Color::Yellow),
         )
+    } else if let Some(gap) = app.snapshot().and_then(|s| s.gaps.first()) {
+        let count = app.snapshot().map_or(0, |s| s.gaps.len());
+        let text = format!("{count} figure(s) could not be read, e.g. {}", gap.message);
+        Line::styled(text, Style::new().fg(Color::Yellow))
     } else {
         Line::from(
             "ws_kubelet = usage − inactive_file (evictions, kubectl top) · ws = anon + active_file · ΔWS_KUB per second since the last refresh",

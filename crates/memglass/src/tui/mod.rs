@@ -4,8 +4,9 @@
 //!   each key does; keys that need the kernel come back as an [`app::Action`].
 //! - `rows`: the table's rows from a snapshot (pods with their containers, or every
 //!   cgroup), sorted and filtered.
-//! - `draw` (header, table, help line) and `detail` (one cgroup, every figure with its
-//!   source) render the state; `format` writes sizes compactly.
+//! - `draw` (header, table, help line), `detail` (one cgroup, every figure with its
+//!   source) and `files` (its cached files) render the state; `format` writes sizes
+//!   compactly.
 //!
 //! Nothing here reads the kernel: `cmd/top.rs` samples and measures files in threads and
 //! hands the results in, so the state can be rendered in tests from any snapshot.
@@ -13,6 +14,7 @@
 pub mod app;
 mod detail;
 pub mod draw;
+mod files;
 mod format;
 pub mod rows;
 
