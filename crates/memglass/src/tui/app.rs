@@ -77,7 +77,7 @@ pub struct App {
     /// Set by the sampler when the last collection failed; the last good sample stays.
     pub error: Option<String>,
     pub mode: Mode,
-    /// The person chose a mode: a snapshot without pods no longer switches it.
+    /// The mode was chosen (Tab, or by a test) before the first sample could choose it.
     mode_chosen: bool,
     pub sort: Sort,
     pub filter: String,
@@ -124,14 +124,11 @@ impl App {
         let snapshot = &sample.snapshot;
         if self.current.is_none() {
             self.node_oom_kill_at_start = snapshot.node.oom_kill;
-        }
-        if !self.mode_chosen {
-            // A node without pods (a plain host) shows its cgroups instead of nothing.
-            self.mode = if snapshot.pods.is_empty() {
-                Mode::Cgroups
-            } else {
-                Mode::Pods
-            };
+            // A node without pods (a plain host) starts on its cgroups instead of nothing;
+            // decided once, so the view never flips under the person's eyes.
+            if !self.mode_chosen && snapshot.pods.is_empty() {
+                self.mode = Mode::Cgroups;
+            }
         }
         self.rates = match &self.current {
             Some(last) => rates(last, &sample),
