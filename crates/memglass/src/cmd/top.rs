@@ -37,8 +37,10 @@ pub fn run(sources: &SourceArgs, identity: &IdentityArgs, args: &TopArgs) -> any
         eprintln!("memglass top needs a terminal; use memglass snapshot --json for scripts");
         std::process::exit(1);
     }
-    // Bad --pods/--node files fail here, before the screen is taken over.
+    // Bad --pods/--node files fail here, before the screen is taken over (and before
+    // SIGINT is caught: Ctrl-C still ends a slow API question at once).
     let source = Source::new(sources, identity)?;
+    // Signals end the loop like `q`, so the terminal is restored on the way out.
     let stop = Arc::new(AtomicBool::new(false));
     for signal in [
         signal_hook::consts::SIGTERM,

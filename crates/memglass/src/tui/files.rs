@@ -2,6 +2,7 @@
 //! largest first next to the cgroup's own page-cache figure.
 
 use memglass_analyse::CgroupReport;
+use memglass_kernel::pagecache::Method;
 use ratatui::style::{Style, Stylize};
 use ratatui::text::Line;
 
@@ -30,9 +31,14 @@ pub fn section(app: &App, c: &CgroupReport) -> Vec<Line<'static>> {
             method,
         } if *path == c.path => {
             let total: u64 = files.iter().map(|f| f.cache.cached).sum();
+            let method = match method {
+                Method::Cachestat => "cachestat(2)",
+                Method::Mincore => "mincore(2)",
+            };
+            // A shared file's cache is charged to whoever read it first, maybe not here.
             let mut lines = vec![
                 Line::from(format!(
-                    "  {} in the {} largest files ({method:?}); memory.stat file {} · press f to measure again",
+                    "  {} cached in the {} largest files ({method}), whoever it is charged to; memory.stat file {} · f measures again · `memglass cache --exact` tells the charge",
                     bytes(Some(total)),
                     files.len(),
                     bytes(c.memory.file),
