@@ -284,3 +284,56 @@ fn without_a_terminal_it_says_so_in_one_line() {
     );
     assert!(output.stdout.is_empty());
 }
+
+/// Not a timed test: what one refresh costs at the default interval with 100 pod and
+/// container cgroups. Run with
+/// `MEMGLASS_BIN=target/release/memglass cargo test -p memglass --test top -- --ignored --nocapture`.
+#[test]
+#[ignore = "benchmark: prints CPU per refresh and RSS"]
+fn cost_per_refresh() {
+    let root = TestCgroup::new();
+    memglass_testkit::tree::kubepods_tree(&root, 100);
+    let command = format!("{} --no-cri top", memglass_bin().display());
+    let tmux = Tmux::start("cost", &command);
+    tmux.wait_for("the first sample", |screen| screen.contains("NAME "));
+    let shell: u32 = tmux.format("#{pane_pid}").parse().unwrap();
+    let children = std::fs::read_to_string(format!("/proc/{shell}/task/{shell}/children")).unwrap();
+    let pid: u32 = children.split_whitespace().next().unwrap().parse().unwrap();
+    let cpu_ms = || {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+        let fields: Vec<&str> = stat
+            .rsplit_once(')')
+            .unwrap()
+            .1
+            .split_whitespace()
+            .collect();
+        let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+        // SAFETY: sysconf has no preconditions.
+        ticks * 1000 / unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as u64
+    };
+    let seconds = 60;
+    let before = cpu_ms();
+    std::thread::sleep(Duration::from_secs(seconds));
+    let used = cpu_ms() - before;
+    let refreshes = seconds / 2;
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(name))
+            .unwrap_or_default()
+            .split_whitespace()
+            .nth(1)
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let screen = tmux.screen();
+    println!(
+        "{}\ncpu: {used} ms in {seconds} s = {:.1} ms per refresh ({refreshes} refreshes at 2 s, idle ticks included); RSS {} kB, peak {} kB",
+        screen.lines().next().unwrap_or_default(),
+        used as f64 / refreshes as f64,
+        field("VmRSS:"),
+        field("VmHWM:"),
+    );
+    tmux.literal("q");
+}
