@@ -82,6 +82,16 @@ pub enum Command {
     /// Why a pod stays Pending, and what to set: Σ memory requests and limits against node
     /// allocatable, each pod's request and limit against its measured peak, suggestions.
     Requests(crate::cmd::requests::RequestsArgs),
+    /// A live terminal view: the node's breakdown, pods and their containers (or every
+    /// cgroup) by any memory type with growth per refresh, and each cgroup in detail.
+    Top(TopArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct TopArgs {
+    /// Time between refreshes (e.g. 1s, 500ms).
+    #[arg(long, default_value = "2s", value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub interval: std::time::Duration,
 }
 
 #[derive(Debug, Clone, Args)]

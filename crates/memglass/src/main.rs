@@ -5,6 +5,7 @@ mod cli;
 mod cmd;
 mod identity;
 mod render;
+mod tui;
 
 use std::io::{self, Write};
 use std::process::ExitCode;
@@ -41,6 +42,7 @@ fn main() -> ExitCode {
         Some(cli::Command::Requests(args)) => {
             cmd::requests::run(&cli.sources, &cli.identity, &args, &mut stdout)
         }
+        Some(cli::Command::Top(args)) => cmd::top::run(&cli.sources, &cli.identity, &args),
     }
     .and_then(|()| stdout.flush().map_err(anyhow::Error::from));
     match result {

@@ -8,3 +8,4 @@ pub mod oom;
 pub mod pages;
 pub mod requests;
 pub mod snapshot;
+pub mod top;

@@ -295,10 +295,13 @@ fn limit(limit: Option<u64>, usage: Option<u64>) -> String {
 }
 
 /// Keep the end of a long path, which names the workload.
-fn shorten(text: &str, width: usize) -> String {
+pub fn shorten(text: &str, width: usize) -> String {
     let count = text.chars().count();
     if count <= width {
         return text.to_owned();
+    }
+    if width == 0 {
+        return String::new();
     }
     let tail: String = text.chars().skip(count - (width - 1)).collect();
     format!("…{tail}")
@@ -323,5 +326,7 @@ mod tests {
     fn shortening_keeps_the_tail() {
         assert_eq!(shorten("/a/b", 10), "/a/b");
         assert_eq!(shorten("/kubepods/burstable/podabc", 10), "…le/podabc");
+        assert_eq!(shorten("/kubepods", 1), "…");
+        assert_eq!(shorten("/kubepods", 0), "");
     }
 }

@@ -1,0 +1,274 @@
+//! `memglass top`: the terminal UI. A sampler thread takes a snapshot every `--interval`
+//! (the same sources → identify → analyse path as `memglass snapshot`), a files thread
+//! measures a cgroup's page cache on demand, and this thread only reads keys and draws,
+//! so the keyboard never waits for the kernel.
+
+use std::io::IsTerminal;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender, TryRecvError};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use memglass_analyse::{filecache::rank_files, Snapshot};
+use memglass_identify::Directory;
+use memglass_kernel::filecache::{self, Budget};
+use memglass_kernel::pagecache::Prober;
+use memglass_kernel::Roots;
+use ratatui::crossterm::event::{self, Event};
+use ratatui::DefaultTerminal;
+
+use crate::cli::{IdentityArgs, SourceArgs, TopArgs};
+use crate::tui::app::{Action, App, Files, Sample};
+
+/// How long the runtime may take to answer, and how often it is asked at most (as the agent).
+const CRI_TIMEOUT: Duration = Duration::from_secs(2);
+const CRI_MIN_INTERVAL: Duration = Duration::from_secs(5);
+/// The files the detail view lists.
+const TOP_FILES: usize = 20;
+const MIN_CACHED: u64 = 64 << 10;
+/// How often the loop looks at the sampler and signals while no key arrives.
+const TICK: Duration = Duration::from_millis(100);
+
+pub fn run(sources: &SourceArgs, identity: &IdentityArgs, args: &TopArgs) -> anyhow::Result<()> {
+    if !std::io::stdout().is_terminal() {
+        // The contract's one line, exactly; nothing of the screen was touched yet.
+        eprintln!("memglass top needs a terminal; use memglass snapshot --json for scripts");
+        std::process::exit(1);
+    }
+    // Bad --pods/--node files fail here, before the screen is taken over (and before
+    // SIGINT is caught: Ctrl-C still ends a slow API question at once).
+    let source = Source::new(sources, identity)?;
+    // Signals end the loop like `q`, so the terminal is restored on the way out.
+    let stop = Arc::new(AtomicBool::new(false));
+    for signal in [
+        signal_hook::consts::SIGTERM,
+        signal_hook::consts::SIGHUP,
+        signal_hook::consts::SIGINT,
+    ] {
+        signal_hook::flag::register(signal, Arc::clone(&stop))
+            .context("cannot install signal handlers")?;
+    }
+    let (samples_tx, samples) = mpsc::channel();
+    let (refresh, refresh_rx) = mpsc::channel();
+    let interval = args.interval.max(Duration::from_millis(100));
+    std::thread::Builder::new()
+        .name("sampler".into())
+        .spawn(move || sample_forever(source, interval, &samples_tx, &refresh_rx))
+        .context("cannot start the sampler")?;
+    let roots = Roots {
+        proc: sources.proc_root.clone(),
+        cgroup: sources.cgroup_root.clone(),
+    };
+    let mut screen = Screen::enter()?;
+    let mut app = App::new(interval);
+    let channels = Channels {
+        samples,
+        refresh,
+        files: mpsc::channel(),
+    };
+    let result = event_loop(&mut screen.0, &mut app, &channels, &roots, &stop);
+    drop(screen); // restore the terminal before main prints any error
+    result
+}
+
+/// The terminal in raw mode on the alternate screen; restored when dropped, and by
+/// ratatui's panic hook (installed by `try_init`) when anything panics.
+struct Screen(DefaultTerminal);
+
+impl Screen {
+    fn enter() -> anyhow::Result<Screen> {
+        let terminal = ratatui::try_init().context("cannot set up the terminal")?;
+        Ok(Screen(terminal))
+    }
+}
+
+impl Drop for Screen {
+    fn drop(&mut self) {
+        ratatui::restore();
+    }
+}
+
+struct Channels {
+    samples: Receiver<Result<Sample, String>>,
+    refresh: Sender<()>,
+    files: (Sender<Files>, Receiver<Files>),
+}
+
+fn event_loop(
+    terminal: &mut DefaultTerminal,
+    app: &mut App,
+    channels: &Channels,
+    roots: &Roots,
+    stop: &AtomicBool,
+) -> anyhow::Result<()> {
+    let mut dirty = true;
+    while !stop.load(Ordering::Relaxed) {
+        if dirty {
+            terminal.draw(|frame| crate::tui::draw::draw(frame, app))?;
+            dirty = false;
+        }
+        if event::poll(TICK)? {
+            match event::read()? {
+                Event::Key(key) => {
+                    match app.on_key(key) {
+                        Action::Quit => return Ok(()),
+                        Action::Refresh => {
+                            let _ = channels.refresh.send(());
+                        }
+                        Action::MeasureFiles { path } => {
+                            spawn_files(roots.clone(), path, channels.files.0.clone());
+                        }
+                        Action::None => {}
+                    }
+                    dirty = true;
+                }
+                Event::Resize(..) => dirty = true,
+                _ => {}
+            }
+        }
+        loop {
+            match channels.samples.try_recv() {
+                Ok(Ok(sample)) => app.on_sample(sample),
+                Ok(Err(error)) => app.error = Some(error),
+                Err(TryRecvError::Empty) => break,
+                Err(TryRecvError::Disconnected) => anyhow::bail!("the sampler stopped"),
+            }
+            dirty = true;
+        }
+        while let Ok(files) = channels.files.1.try_recv() {
+            app.on_files(files);
+            dirty = true;
+        }
+    }
+    Ok(())
+}
+
+/// Sample, hand over, wait for the interval or a refresh request; stop when the screen
+/// is gone (its receivers dropped).
+fn sample_forever(
+    mut source: Source,
+    interval: Duration,
+    samples: &Sender<Result<Sample, String>>,
+    refresh: &Receiver<()>,
+) {
+    loop {
+        let taken_at = Instant::now();
+        let sample = source.collect().map(|snapshot| Sample {
+            snapshot,
+            taken_at,
+            took: taken_at.elapsed(),
+            warnings: source.warnings(),
+        });
+        if samples.send(sample).is_err() {
+            return;
+        }
+        let wait = interval.saturating_sub(taken_at.elapsed());
+        match refresh.recv_timeout(wait) {
+            Ok(()) | Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => return,
+        }
+    }
+}
+
+/// List the cgroup's largest cached files in a thread of its own (a big cgroup takes
+/// seconds), as `memglass cache --cgroup` does.
+fn spawn_files(roots: Roots, path: String, done: Sender<Files>) {
+    std::thread::spawn(move || {
+        let result = measure_files(&roots, &path);
+        let _ = done.send(match result {
+            Ok((files, method)) => Files::Ready {
+                path,
+                files,
+                method,
+            },
+            Err(error) => Files::Failed {
+                path,
+                message: format!("{error:#}"),
+            },
+        });
+    });
+}
+
+fn measure_files(
+    roots: &Roots,
+    path: &str,
+) -> anyhow::Result<(
+    Vec<memglass_kernel::filecache::CachedFile>,
+    memglass_kernel::pagecache::Method,
+)> {
+    let hierarchy = roots
+        .memory_hierarchy()
+        .context("cannot find the memory cgroup hierarchy")?;
+    let dir = hierarchy.mount_point.join(path.trim_start_matches('/'));
+    let prober = Prober::new(rustix::param::page_size() as u64);
+    let (files, _gaps) = filecache::scan_cgroup(&roots.proc, &dir, Budget::default(), &prober);
+    Ok((
+        rank_files(files, Some(TOP_FILES), MIN_CACHED),
+        prober.method(),
+    ))
+}
+
+/// The snapshot path of `memglass snapshot`, with the runtime's names kept between
+/// refreshes (asked again only when a new container appears, as the agent does) and the
+/// `--pods`/`--node` files and the Kubernetes API read once at start. Warnings are kept
+/// for the status line: stderr would tear the screen.
+struct Source {
+    roots: Roots,
+    cri: Option<memglass_cri::Cache>,
+    others: Directory,
+    warnings: Vec<String>,
+}
+
+impl Source {
+    fn new(sources: &SourceArgs, identity: &IdentityArgs) -> anyhow::Result<Source> {
+        let socket = match (&identity.cri_socket, &sources.cgroup_root) {
+            _ if identity.no_cri => None,
+            (Some(named), _) => Some(memglass_cri::socket::parse(named)),
+            (None, None) => memglass_cri::socket::detect(Path::new("/")),
+            (None, Some(_)) => None, // a recorded tree is not this machine's
+        };
+        let without_cri = IdentityArgs {
+            no_cri: true,
+            ..identity.clone()
+        };
+        let gathered = crate::identity::gather(sources, &without_cri)?;
+        Ok(Source {
+            roots: Roots {
+                proc: sources.proc_root.clone(),
+                cgroup: sources.cgroup_root.clone(),
+            },
+            cri: socket.map(|s| memglass_cri::Cache::new(s, CRI_TIMEOUT, CRI_MIN_INTERVAL)),
+            others: gathered.directory,
+            warnings: gathered.warnings,
+        })
+    }
+
+    fn collect(&mut self) -> Result<Snapshot, String> {
+        let sample = memglass_kernel::collect(&self.roots)
+            .map_err(|e| format!("cannot read memory statistics: {e}"))?;
+        let identities: Vec<_> = sample
+            .cgroups
+            .iter()
+            .map(|cgroup| memglass_identify::identify(&cgroup.path))
+            .collect();
+        let mut directory = match &mut self.cri {
+            Some(cache) => cache
+                .refresh_for(identities.iter().filter_map(|i| i.container_id.as_deref()))
+                .clone(),
+            None => Directory::new(),
+        };
+        directory.merge(self.others.clone());
+        Ok(memglass_analyse::snapshot(&sample, &identities, &directory))
+    }
+
+    /// Why names are missing, then what the kernel would not give.
+    fn warnings(&self) -> Vec<String> {
+        let cri = self.cri.as_ref().and_then(|c| c.last_error());
+        let cri = cri.map(|e| format!("{e} (pod and container names unavailable)"));
+        cri.into_iter()
+            .chain(self.warnings.iter().cloned())
+            .collect()
+    }
+}
