@@ -269,6 +269,33 @@ fn sigterm_restores_the_terminal() {
 }
 
 #[test]
+fn a_terminal_that_goes_away_ends_it() {
+    let command = format!("{} --no-cri top", memglass_bin().display());
+    let tmux = Tmux::start("hangup", &command);
+    tmux.wait_for("the first sample", |screen| screen.contains("NAME "));
+    let shell: u32 = tmux.format("#{pane_pid}").parse().unwrap();
+    let children = std::fs::read_to_string(format!("/proc/{shell}/task/{shell}/children")).unwrap();
+    let pid: i32 = children.split_whitespace().next().unwrap().parse().unwrap();
+    // The terminal hangs up (an ssh session dropped, a tmux server killed): reads of it
+    // return end-of-file from then on, and memglass must notice and end.
+    tmux.run(&["kill-server"]);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while std::path::Path::new(&format!("/proc/{pid}")).exists() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let alive = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .is_ok_and(|stat| !stat.contains(") Z "));
+    if alive {
+        // SAFETY: kill(2) on the process this test started, so that it does not outlive it.
+        unsafe { libc::kill(pid, libc::SIGKILL) };
+    }
+    assert!(
+        !alive,
+        "memglass top (PID {pid}) kept running after its terminal hung up"
+    );
+}
+
+#[test]
 fn without_a_terminal_it_says_so_in_one_line() {
     let output = Command::new(memglass_bin())
         .arg("top")

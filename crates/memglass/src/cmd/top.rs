@@ -4,6 +4,7 @@
 //! so the keyboard never waits for the kernel.
 
 use std::io::IsTerminal;
+use std::os::fd::{AsFd, OwnedFd};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender, TryRecvError};
@@ -18,6 +19,8 @@ use memglass_kernel::pagecache::Prober;
 use memglass_kernel::Roots;
 use ratatui::crossterm::event::{self, Event};
 use ratatui::DefaultTerminal;
+use rustix::event::{PollFd, PollFlags, Timespec};
+use rustix::fs::{Mode, OFlags};
 
 use crate::cli::{IdentityArgs, SourceArgs, TopArgs};
 use crate::tui::app::{Action, App, Files, Sample};
@@ -68,7 +71,8 @@ pub fn run(sources: &SourceArgs, identity: &IdentityArgs, args: &TopArgs) -> any
         refresh,
         files: mpsc::channel(),
     };
-    let result = event_loop(&mut screen.0, &mut app, &channels, &roots, &stop);
+    let input = TerminalInput::open().context("cannot read the terminal")?;
+    let result = event_loop(&mut screen.0, &input, &mut app, &channels, &roots, &stop);
     drop(screen); // restore the terminal before main prints any error
     result
 }
@@ -90,6 +94,53 @@ impl Drop for Screen {
     }
 }
 
+/// The terminal's input, watched with poll(2) for keys and for a hang-up. crossterm 0.28
+/// reads a hung-up terminal (every read returns end-of-file) in an endless loop, so it is
+/// asked for events only when there is input and the terminal is still there.
+struct TerminalInput(OwnedFd);
+
+/// What the terminal's input has.
+enum Input {
+    Ready,
+    Idle,
+    HungUp,
+}
+
+impl TerminalInput {
+    /// The descriptor crossterm reads: standard input when it is the terminal, else
+    /// /dev/tty.
+    fn open() -> std::io::Result<TerminalInput> {
+        let fd = if std::io::stdin().is_terminal() {
+            std::io::stdin().as_fd().try_clone_to_owned()?
+        } else {
+            let flags = OFlags::RDONLY | OFlags::NOCTTY | OFlags::CLOEXEC;
+            rustix::fs::open("/dev/tty", flags, Mode::empty())?
+        };
+        Ok(TerminalInput(fd))
+    }
+
+    /// Wait up to `timeout` for input.
+    fn wait(&self, timeout: Duration) -> std::io::Result<Input> {
+        let mut fds = [PollFd::new(&self.0, PollFlags::IN)];
+        let timeout = Timespec {
+            tv_sec: timeout.as_secs() as _,
+            tv_nsec: timeout.subsec_nanos() as _,
+        };
+        match rustix::event::poll(&mut fds, Some(&timeout)) {
+            Ok(0) | Err(rustix::io::Errno::INTR) => Ok(Input::Idle),
+            Ok(_) => {
+                let events = fds[0].revents();
+                if events.intersects(PollFlags::HUP | PollFlags::ERR | PollFlags::NVAL) {
+                    Ok(Input::HungUp)
+                } else {
+                    Ok(Input::Ready)
+                }
+            }
+            Err(error) => Err(error.into()),
+        }
+    }
+}
+
 struct Channels {
     samples: Receiver<Result<Sample, String>>,
     refresh: Sender<()>,
@@ -98,18 +149,26 @@ struct Channels {
 
 fn event_loop(
     terminal: &mut DefaultTerminal,
+    input: &TerminalInput,
     app: &mut App,
     channels: &Channels,
     roots: &Roots,
     stop: &AtomicBool,
 ) -> anyhow::Result<()> {
     let mut dirty = true;
+    let mut size = terminal.size()?;
     while !stop.load(Ordering::Relaxed) {
         if dirty {
             terminal.draw(|frame| crate::tui::draw::draw(frame, app))?;
             dirty = false;
         }
-        if event::poll(TICK)? {
+        let ready = match input.wait(TICK)? {
+            Input::HungUp => return Ok(()), // nobody is left to look at the screen
+            Input::Ready => true,
+            Input::Idle => false,
+        };
+        // Only now ask crossterm (see TerminalInput); it drains what it read at once.
+        while ready && event::poll(Duration::ZERO)? {
             match event::read()? {
                 Event::Key(key) => {
                     match app.on_key(key) {
@@ -127,6 +186,13 @@ fn event_loop(
                 Event::Resize(..) => dirty = true,
                 _ => {}
             }
+        }
+        // A resize is a signal, not input: look at the size on every tick instead
+        // (after the input, which tells a hung-up terminal first).
+        let now = terminal.size()?;
+        if now != size {
+            size = now;
+            dirty = true;
         }
         loop {
             match channels.samples.try_recv() {
