@@ -3,7 +3,10 @@
 //   node dashboard.mjs   with MEMGLASS_URL, MEMGLASS_POD (a pod cgroup path),
 //   MEMGLASS_POD_ANON (bytes its containers hold), MEMGLASS_FILE (a file it maps),
 //   MEMGLASS_OOM_CGROUP (a cgroup that was OOM-killed), MEMGLASS_ARTIFACTS (screenshots), and
-//   optionally MEMGLASS_TOKEN_URL + MEMGLASS_TOKEN (an agent that needs a bearer token).
+//   optionally MEMGLASS_TOKEN_URL + MEMGLASS_TOKEN (an agent that needs a bearer token), and
+//   MEMGLASS_EVICTION_URL (an agent on a kubepods tree described by --pods/--node) with
+//   MEMGLASS_EVICTION_ORDER (pod UIDs in kubelet's order) and MEMGLASS_EVICTION_CRITICAL
+//   (the UID of a pod kubelet never evicts).
 // Prints one JSON line of findings; exits 1 with the reason when a check fails.
 import { chromium } from "playwright-core";
 import { mkdtempSync, rmSync, mkdirSync } from "node:fs";
@@ -106,6 +109,46 @@ try {
   await page.waitForSelector("#flight svg");
   found.flight_series = await page.locator("#flight svg path[data-series]").count();
   await page.screenshot({ path: join(artifacts, "oom-event.png"), fullPage: true });
+
+  // The Eviction page, reached from the navigation.
+  await page.goto(url + "/#/");
+  await ready("#/");
+  await page.click('nav a[data-nav="eviction"]');
+  await ready("#/eviction");
+  check(await page.getAttribute('nav a[data-nav="eviction"]', "class") === "active", "Eviction not marked in the navigation");
+  check(await page.locator("#eviction-pods, .empty").count() >= 1, "eviction page without a pods table");
+
+  // On the kubepods tree: kubelet's order with reasons, the signals as bars, the verdicts.
+  const evictionUrl = process.env.MEMGLASS_EVICTION_URL;
+  if (evictionUrl) {
+    const order = env("MEMGLASS_EVICTION_ORDER").split(","), critical = env("MEMGLASS_EVICTION_CRITICAL");
+    const ev = await browser.newPage();
+    ev.on("pageerror", (e) => errors.push(String(e)));
+    await ev.goto(evictionUrl + "/#/eviction");
+    await ev.waitForFunction(() => document.body.dataset.ready === "#/eviction", null, { timeout: 20_000 });
+    const uids = await ev.locator("#eviction-pods tbody tr").evaluateAll((rows) => rows.map((r) => r.dataset.uid));
+    found.eviction_rows = uids.length;
+    check(JSON.stringify(uids) === JSON.stringify(order), `eviction order ${uids}, expected ${order}`);
+    const ranks = await ev.locator("#eviction-pods tbody tr").evaluateAll((rows) => rows.map((r) => Number(r.dataset.rank)));
+    check(ranks.every((r, i) => r === i + 1), `ranks ${ranks}`);
+    const reasons = await ev.locator("#eviction-pods td.reason").allInnerTexts();
+    check(reasons[0].includes("no memory stats"), `first reason: ${reasons[0]}`);
+    check(reasons.some((r) => r.startsWith("exceeds its request by")), `no "exceeds its request" reason: ${reasons}`);
+    const criticalRow = ev.locator(`#eviction-pods tr[data-uid="${critical}"]`);
+    check((await criticalRow.innerText()).includes("never evicted"), "the critical pod is not marked never evicted");
+    check(await criticalRow.evaluate((r) => r.classList.contains("protected")), "the critical row is not shown as protected");
+    check((await ev.locator("#eviction-pods tr .badge.next").count()) === 1, "no single 'next' badge");
+    found.eviction_signals = await ev.locator("svg.signal").count();
+    const met = await ev.locator("svg.signal").evaluateAll((svgs) => svgs.map((s) => s.dataset.met));
+    check(met.includes("true") && met.includes("false"), `signals met: ${met}`);
+    const margins = await ev.locator('svg.signal rect[data-part="margin"]').count();
+    check(margins === 1, `${margins} margin bars (one signal has room left)`);
+    const verdicts = await ev.locator("#sizing .badge.verdict").allInnerTexts();
+    for (const v of ["under-requested", "over-requested", "near its limit", "no request"]) check(verdicts.includes(v), `verdicts lack ${v}: ${verdicts}`);
+    const suggested = await ev.locator('#sizing td[data-key="suggested_request"]').evaluateAll((cells) => cells.filter((c) => c.dataset.value !== "").length);
+    check(suggested >= 6, `${suggested} suggested requests`);
+    await ev.screenshot({ path: join(artifacts, "eviction.png"), fullPage: true });
+  }
 
   // An agent with a token: the page asks for it once, then shows the data.
   const tokenUrl = process.env.MEMGLASS_TOKEN_URL;

@@ -1,5 +1,6 @@
 // memglass dashboard: node memory pie, a sortable and filterable pods table, a page per
-// pod or cgroup (pie, history, containers, cached files) and the OOM events. Reads only
+// pod or cgroup (pie, history, containers, cached files), the OOM events, and eviction
+// (kubelet's signals and ranking, requests and limits with suggestions). Reads only
 // /api/v1 of the agent that served it; a bearer token, when the agent needs one, is
 // asked once and kept in this browser's localStorage.
 "use strict";
@@ -102,7 +103,7 @@ async function overview() {
     <div class="kpis">
       <div class="kpi"><div class="label">MemTotal</div><div class="value">${B(n.mem_total)}</div></div>
       <div class="kpi"><div class="label">MemAvailable</div><div class="value">${B(n.mem_available)}</div><div class="sub">the kernel's estimate</div></div>
-      <div class="kpi"><div class="label">memory_available (kubelet)</div><div class="value">${B(n.memory_available)}</div><div class="sub">MemTotal − root working set; evicts below 100Mi</div></div>
+      <div class="kpi"><div class="label">memory_available (kubelet)</div><div class="value">${B(n.memory_available)}</div><div class="sub">MemTotal − root working set · <a href="#/eviction">eviction</a></div></div>
       <div class="kpi"><div class="label">kernel memory</div><div class="value">${B(n.kernel)}</div><div class="sub">alloc_page ${B(n.alloc_page)}</div></div>
       <div class="kpi"><div class="label">OOM kills since boot</div><div class="value">${n.oom_kill ?? "–"}</div><div class="sub"><a href="#/oom">events</a></div></div>
       <div class="kpi"><div class="label">pods · cgroups listed</div><div class="value">${pods} · ${rows.workloads.length}</div></div>
@@ -281,6 +282,80 @@ async function oomEvent(id) {
   Charts.line(document.getElementById("flight"), series, { height: 220, label: "flight recorder" });
 }
 
+// ---------------------------------------------------------------- eviction
+const signed = (v) => v === null || v === undefined ? "–" : (v < 0 ? "−" + B(-v) : B(v));
+const podName = (p) => p.pod ? `${p.namespace ? p.namespace + "/" : ""}${p.pod}` : `pod ${p.pod_uid}`;
+const VERDICTS = {
+  over_requested: "over-requested", under_requested: "under-requested", no_request: "no request",
+  no_limit: "no limit", near_limit: "near its limit", fits: "fits",
+};
+const verdictBadges = (vs) => vs.length ? vs.map((v) => `<span class="badge verdict ${esc(v)}">${esc(VERDICTS[v] || v)}</span>`).join(" ") : `<span class="muted">–</span>`;
+
+async function evictionPage() {
+  const [ev, rq] = await Promise.all([api("/eviction"), api("/requests")]);
+  const threshold = ev.threshold.bytes !== undefined ? B(ev.threshold.bytes) : `${ev.threshold.percent}% of capacity`;
+  const next = ev.next;
+  const signals = ev.signals.map((s, i) => `<div class="signal-row" data-signal="${esc(s.signal)}">
+      <div class="signal-head"><b>${esc(s.signal)}</b> <span class="mono muted">${esc(s.cgroup)}</span>
+        ${s.met ? `<span class="badge met">threshold met: kubelet is evicting</span>` : ""}</div>
+      <div class="chart" id="signal-${i}"></div>
+      <div class="small">available <b>${B(s.available)}</b> = ${B(s.capacity)} (${esc(s.capacity_source.replace(/_/g, " "))}) − working set ${B(s.working_set)}
+        · threshold ${B(s.threshold)} · margin <b class="${s.margin < 0 ? "bad" : "ok"}">${signed(s.margin)}</b></div></div>`).join("");
+  const rows = ev.pods.map((p) => {
+    const over = p.usage_over_request;
+    return `<tr class="${p.cgroup ? "link" : ""} ${p.evictable ? "" : "protected"}" data-rank="${p.rank}" data-uid="${esc(p.pod_uid)}" data-path="${esc(p.cgroup || "")}">
+      <td>${p.rank}${next && next.pod_uid === p.pod_uid ? ` <span class="badge next">next</span>` : ""}</td>
+      <td class="left"><div class="name">${esc(podName(p))}</div><div class="sub">${esc(p.qos_class || "")}${p.requests_known ? "" : " · request and priority unknown"}</div></td>
+      <td data-key="priority">${p.priority}${p.priority_class ? `<div class="sub">${esc(p.priority_class)}</div>` : ""}</td>
+      <td data-key="request" data-value="${p.request ?? ""}">${p.request === null ? "none" : B(p.request)}</td>
+      <td data-key="working_set" data-value="${p.working_set ?? ""}">${B(p.working_set)}</td>
+      <td data-key="over" data-value="${over ?? ""}" class="${over > 0 ? "bad" : ""}">${signed(over)}</td>
+      <td class="wrap reason">${esc(p.reason)}</td></tr>`;
+  }).join("");
+  const n = rq.node;
+  const pct = (x) => x === null || x === undefined ? "" : ` (${(100 * x).toFixed(0)}% of allocatable)`;
+  const reqBar = n.requests_over_allocatable === null ? "" :
+    `<span class="bar wide ${n.requests_over_allocatable >= 1 ? "hot" : n.requests_over_allocatable >= 0.9 ? "warm" : ""}"><span style="width:${Math.min(100, 100 * n.requests_over_allocatable)}%"></span></span>`;
+  const sizingRow = (p, child) => `<tr class="${child ? "child" : "parent"}${p.cgroup ? " link" : ""}" data-path="${esc(p.cgroup || "")}" ${child ? "" : `data-uid="${esc(p.pod_uid)}"`}>
+      <td><div class="name">${child ? esc(p.container || (p.container_id || "").slice(0, 12) || "container") : esc(podName(p))}</div>
+        ${child ? "" : `<div class="sub">${esc(p.qos_class || "")}${p.requests_known ? "" : " · requests unknown"}</div>`}</td>
+      <td data-key="request">${p.requests_known ? (p.request === null ? "none" : B(p.request)) : "?"}</td>
+      <td data-key="limit">${p.requests_known ? (p.limit === null ? "none" : B(p.limit)) : "?"}</td>
+      <td data-key="working_set">${B(p.working_set)}</td>
+      <td data-key="peak_working_set">${B(p.peak_working_set)}</td>
+      <td class="wrap verdicts">${verdictBadges(p.verdicts)}</td>
+      <td data-key="suggested_request" data-value="${p.suggested ? p.suggested.request : ""}">${p.suggested ? B(p.suggested.request) : "–"}</td>
+      <td data-key="suggested_limit" data-value="${p.suggested ? p.suggested.limit : ""}">${p.suggested ? B(p.suggested.limit) : "–"}</td></tr>`;
+  const sizing = rq.pods.map((p) => sizingRow(p, false) + p.containers.filter((c) => !c.sandbox).map((c) => sizingRow(c, true)).join("")).join("");
+  view().innerHTML = `<h1>Eviction</h1>
+    <p class="muted">kubelet evicts when a signal's available memory falls below its threshold (${esc(threshold)}), then ranks pods:
+      working set above request first, then lower priority, then the larger working set − request.</p>
+    <div class="grid">
+      <div class="card"><h2>Eviction signals</h2>${signals || `<div class="empty">No signal could be observed (root usage unknown, no kubepods cgroup).</div>`}</div>
+      <div class="card"><h2>Next to go ${ev.under_pressure ? `<span class="badge met">now</span>` : `<span class="muted small">when a threshold is crossed</span>`}</h2>
+        ${next ? `<div class="next-pod" id="next-pod"><div class="name big">${esc(podName(next))}</div><p>${esc(next.reason)}</p>
+          ${next.cgroup ? `<a class="mono" href="${cgroupLink(next.cgroup)}">${esc(next.cgroup)}</a>` : `<span class="muted">no cgroup yet</span>`}</div>`
+          : `<div class="empty">${ev.pods.length ? "Nobody: every pod is protected." : "No pods on this node."}</div>`}</div>
+    </div>
+    <div class="card wide" style="margin-bottom:16px"><h2>kubelet's eviction order</h2>
+      ${rows ? `<table class="data" id="eviction-pods"><thead><tr><th>rank</th><th class="left">pod</th><th>priority</th><th>request</th><th>working set</th><th>over request</th><th class="wrap">reason</th></tr></thead><tbody>${rows}</tbody></table>`
+        : `<div class="empty">No pods on this node.</div>`}</div>
+    <div class="card wide"><h2>Requests and limits</h2>
+      <dl class="facts" id="sizing-node">
+        <dt>node</dt><dd>${esc(n.name || "unknown (give --node or use the API)")}</dd>
+        <dt>allocatable</dt><dd>${B(n.allocatable)} <span class="muted small">the scheduler places a pod when its request fits in allocatable − Σ requests; real usage plays no part</span></dd>
+        <dt>Σ requests</dt><dd>${B(n.requests)}${pct(n.requests_over_allocatable)} ${reqBar}</dd>
+        <dt>room left</dt><dd>${n.room === null ? "unknown" : n.room >= 0 ? `${B(n.room)} <span class="muted small">a pod requesting more stays Pending</span>` : `none: requests exceed allocatable by ${B(-n.room)}`}</dd>
+        <dt>Σ limits</dt><dd>${B(n.limits)}${pct(n.limits_over_allocatable)}${n.pods_without_limit ? ` · ${n.pods_without_limit} pod${n.pods_without_limit === 1 ? "" : "s"} without a limit` : ""}</dd>
+        <dt>Σ working set</dt><dd>${B(n.working_set)} <span class="muted small">what the pods really use</span></dd>
+        ${n.pods_without_requests_data ? `<dt>unknown</dt><dd>${n.pods_without_requests_data} pod${n.pods_without_requests_data === 1 ? "" : "s"} no source describes (not in the sums)</dd>` : ""}
+      </dl>
+      ${sizing ? `<table class="data" id="sizing"><thead><tr><th>pod / container</th><th>request</th><th>limit</th><th>working set</th><th>peak ws</th><th class="wrap">verdict</th><th>suggested request</th><th>suggested limit</th></tr></thead><tbody>${sizing}</tbody></table>` : ""}
+      <p class="muted small">Suggested request = ${esc(rq.rule.request)}; limit = ${esc(rq.rule.limit)} (${esc(rq.rule.history)}).</p></div>`;
+  ev.signals.forEach((s, i) => Charts.signalBar(document.getElementById("signal-" + i), s, { label: s.signal }));
+  document.querySelectorAll("tr.link").forEach((tr) => tr.onclick = () => { if (tr.dataset.path) location.hash = cgroupLink(tr.dataset.path); });
+}
+
 // ---------------------------------------------------------------- routing
 async function status() {
   try {
@@ -292,12 +367,13 @@ async function status() {
 
 async function route() {
   const hash = location.hash || "#/";
-  document.querySelectorAll("nav a").forEach((a) => a.classList.toggle("active",
-    (a.dataset.nav === "oom") === hash.startsWith("#/oom")));
+  const section = hash.startsWith("#/oom") ? "oom" : hash.startsWith("#/eviction") ? "eviction" : "overview";
+  document.querySelectorAll("nav a").forEach((a) => a.classList.toggle("active", a.dataset.nav === section));
   try {
     if (hash.startsWith("#/cgroup/")) await cgroupPage(decodeURI(hash.slice("#/cgroup".length)));
     else if (hash.startsWith("#/oom/")) await oomEvent(hash.slice("#/oom/".length));
     else if (hash.startsWith("#/oom")) await oomPage();
+    else if (hash.startsWith("#/eviction")) await evictionPage();
     else await overview();
     document.body.dataset.ready = hash;
   } catch (e) { fail(e); }

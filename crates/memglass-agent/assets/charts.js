@@ -171,5 +171,37 @@ const Charts = (() => {
     return svg;
   }
 
-  return { bytes, donut, line };
+  // One eviction signal as a horizontal bar of its capacity: the working set from the
+  // left, what is available after it, and the threshold zone at the right end (kubelet
+  // evicts once the working set reaches into it). The gap between the working set and
+  // the zone is the margin. s: {capacity, working_set, available, threshold, margin, met}.
+  function signalBar(container, s, opts = {}) {
+    const W = opts.width || Math.max(360, Math.round(container.clientWidth || 640));
+    const H = 46, L = 0, R = 0, T = 6, BH = 20;
+    const cap = Math.max(s.capacity, s.working_set, 1);
+    const x = (v) => L + (Math.max(0, Math.min(v, cap)) / cap) * (W - L - R);
+    const svg = el("svg", { viewBox: `0 0 ${W} ${H}`, role: "img", class: "signal",
+      "aria-label": opts.label || "eviction signal", "data-margin": s.margin, "data-met": s.met });
+    el("rect", { x: L, y: T, width: W - L - R, height: BH, rx: 4, fill: "#eef0f3" }, svg);
+    const zone = el("rect", { x: x(cap - s.threshold), y: T, width: x(cap) - x(cap - s.threshold), height: BH,
+      fill: "#f5c2c2", "data-part": "threshold" }, svg);
+    hover(zone, `<b>threshold</b><div>${bytes(s.threshold)}: kubelet evicts when available falls below it</div>`);
+    const used = el("rect", { x: L, y: T, width: x(s.working_set) - L, height: BH, rx: 4,
+      fill: s.met ? "#d64545" : "#4e79a7", "data-part": "working_set", "data-value": s.working_set }, svg);
+    hover(used, `<b>working set</b><div>${bytes(s.working_set)} of ${bytes(s.capacity)}</div>`);
+    if (s.margin > 0) {
+      const gap = el("rect", { x: x(s.working_set), y: T + BH / 2 - 2, width: x(cap - s.threshold) - x(s.working_set),
+        height: 4, fill: "#3f9a4b", "data-part": "margin", "data-value": s.margin }, svg);
+      hover(gap, `<b>margin</b><div>${bytes(s.margin)} more working set before kubelet evicts</div>`);
+    }
+    el("line", { x1: x(cap - s.threshold), x2: x(cap - s.threshold), y1: T - 4, y2: T + BH + 4, stroke: "#d64545", "stroke-width": 2 }, svg);
+    const left = el("text", { x: L, y: H - 2, "text-anchor": "start", "font-size": 11, fill: "#667085" }, svg);
+    left.textContent = `working set ${bytes(s.working_set)}`;
+    const right = el("text", { x: W - R, y: H - 2, "text-anchor": "end", "font-size": 11, fill: "#667085" }, svg);
+    right.textContent = `capacity ${bytes(s.capacity)}`;
+    container.appendChild(svg);
+    return svg;
+  }
+
+  return { bytes, donut, line, signalBar };
 })();

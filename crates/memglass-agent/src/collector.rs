@@ -8,17 +8,30 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use memglass_analyse::Snapshot;
+use memglass_analyse::eviction::{self, Threshold};
+use memglass_analyse::{sizing, Snapshot};
+use memglass_identify::Directory;
 
 use crate::config::Retention;
 use crate::oom::{self, CounterWatch, KernelOom, OomEvent};
 use crate::shared::{Health, Report, Shared};
 use crate::store::{Resolution, Writer};
 
+/// One collection from a [`Source`]: the analysed snapshot and the directory that named
+/// it (pods' requests, limits and priorities, the node's allocatable), which the eviction
+/// and sizing analyses need and the snapshot does not carry.
+#[derive(Debug, Clone)]
+pub struct Collected {
+    /// What was found.
+    pub snapshot: Snapshot,
+    /// What the runtime, `--pods`/`--node` and the API said about the pods and the node.
+    pub directory: Directory,
+}
+
 /// Where collections come from: the binary's snapshot path (sources → identify → analyse).
 pub trait Source: Send {
-    /// One analysed snapshot of the machine.
-    fn collect(&mut self) -> std::result::Result<Snapshot, String>;
+    /// One analysed snapshot of the machine, with the directory that named it.
+    fn collect(&mut self) -> std::result::Result<Collected, String>;
 
     /// OOM reports from the kernel log since the last call, or `None` when the kernel log
     /// is not followed (kills are then found from counters).
@@ -44,6 +57,8 @@ pub struct Schedule {
     pub retention: Retention,
     /// Minutes of the victim's samples kept with an OOM event.
     pub flight_minutes: u32,
+    /// kubelet's hard eviction threshold the signals are compared with.
+    pub eviction_threshold: Threshold,
 }
 
 /// Collect forever (the thread ends with the process).
@@ -56,18 +71,29 @@ pub fn run(shared: &Arc<Shared>, mut writer: Writer, mut source: impl Source, sc
         let taken_at = SystemTime::now();
         let started = Instant::now();
         match source.collect() {
-            Ok(mut snapshot) => {
+            Ok(Collected {
+                mut snapshot,
+                directory,
+            }) => {
                 // The raw memory.stat maps are most of a report's size and nothing the
                 // agent serves needs them (every named figure is kept): drop them.
                 for cgroup in &mut snapshot.cgroups {
                     cgroup.stat = Default::default();
                 }
+                // The same pure analyses as `memglass eviction` and `memglass requests`,
+                // once per collection: scrapes and API calls only present them.
+                let eviction =
+                    eviction::analyse(&snapshot, &directory, schedule.eviction_threshold);
+                let sizing = sizing::analyse(&snapshot, &directory);
+                drop(directory);
                 seq += 1;
                 let report = Arc::new(Report {
                     seq,
                     taken_at,
                     duration: started.elapsed(),
                     snapshot,
+                    eviction,
+                    sizing,
                 });
                 let before = shared.report.swap(Some(Arc::clone(&report)));
                 let health = &shared.health;

@@ -21,6 +21,8 @@ pub struct Config {
     pub token: Option<String>,
     /// How many minutes of the victim's samples an OOM event keeps (the flight recorder).
     pub flight_minutes: u32,
+    /// kubelet's hard eviction threshold for the eviction signals (default 100Mi).
+    pub eviction_threshold: memglass_analyse::eviction::Threshold,
 }
 
 /// How long each kind of history is kept.

@@ -11,11 +11,14 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use arc_swap::ArcSwapOption;
+use memglass_analyse::eviction::EvictionReport;
+use memglass_analyse::sizing::SizingReport;
 use memglass_analyse::Snapshot;
 
 use crate::store::Store;
 
-/// One collection: the analysed snapshot and when and how it was taken.
+/// One collection: the analysed snapshot, kubelet's eviction view and the request/limit
+/// sizing of its pods, and when and how it was taken.
 #[derive(Debug, Clone)]
 pub struct Report {
     /// 1 for the first collection since start, then counting up.
@@ -26,6 +29,10 @@ pub struct Report {
     pub duration: Duration,
     /// What was found.
     pub snapshot: Snapshot,
+    /// kubelet's eviction signals and ranking (`memglass eviction`).
+    pub eviction: EvictionReport,
+    /// Requests and limits against allocatable and the measured peaks (`memglass requests`).
+    pub sizing: SizingReport,
 }
 
 impl Report {
@@ -139,6 +146,8 @@ pub struct Shared {
     pub oom_source: Mutex<String>,
     /// The per-file page-cache scanner, when the binary provides one.
     pub file_cache: std::sync::OnceLock<Box<dyn FileCache>>,
+    /// The renderers of the eviction and requests documents, when the binary provides them.
+    pub documents: std::sync::OnceLock<Box<dyn Documents>>,
     /// Recent answers of the scanner by cgroup path (it is costly: at most one scan per
     /// cgroup per [`FILE_CACHE_TTL`], and one at a time).
     pub file_cache_answers: Mutex<BTreeMap<String, (std::time::Instant, serde_json::Value)>>,
@@ -158,6 +167,24 @@ pub trait FileCache: Send + Sync + std::fmt::Debug {
     ) -> std::result::Result<serde_json::Value, String>;
 }
 
+/// The `memglass eviction --json` and `memglass requests --json` documents, written by the
+/// binary's renderers so scripts get one format from the CLI and the API.
+pub trait Documents: Send + Sync + std::fmt::Debug {
+    /// The `memglass.eviction/v1` document (JSON text).
+    fn eviction(
+        &self,
+        report: &EvictionReport,
+        taken_at: SystemTime,
+    ) -> std::result::Result<Vec<u8>, String>;
+
+    /// The `memglass.requests/v1` document (JSON text).
+    fn requests(
+        &self,
+        report: &SizingReport,
+        taken_at: SystemTime,
+    ) -> std::result::Result<Vec<u8>, String>;
+}
+
 impl Shared {
     /// Shared state around a read connection to the history.
     pub fn new(store: Store, config: &crate::Config) -> Arc<Shared> {
@@ -172,6 +199,7 @@ impl Shared {
             token: config.token.clone(),
             oom_source: Mutex::new("cgroup counters".into()),
             file_cache: std::sync::OnceLock::new(),
+            documents: std::sync::OnceLock::new(),
             file_cache_answers: Mutex::new(BTreeMap::new()),
         })
     }

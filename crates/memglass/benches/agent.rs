@@ -13,7 +13,9 @@
 //!   every cgroup) is written before it serves; then /metrics is scraped N times, and its
 //!   RSS and database size are read.
 //! - B, `--interval 1s` for 20 s: CPU of the collector thread per collection (its own
-//!   counter, `memglass_agent_collection_cpu_seconds_total`), and RSS in steady state.
+//!   counter, `memglass_agent_collection_cpu_seconds_total`), RSS in steady state and the
+//!   /metrics size. With `MEMGLASS_BASELINE_BIN=/path/to/other/memglass`, that build runs
+//!   B too, on the same tree, and the ratios are printed.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark: fail loudly
 
 use std::io::{BufRead, BufReader, Read, Write};
@@ -115,9 +117,27 @@ fn main() {
     );
     drop(a);
 
-    // B: steady collection every second.
-    let dir_b = Scratch::new();
-    let b = Agent::start(&dir_b.dir.join("history.db"), &["--interval", "1s"]);
+    // B: steady collection every second; with MEMGLASS_BASELINE_BIN, another build of
+    // memglass (e.g. main's) runs the same on the same tree right after, for a ratio.
+    let this = steady(env!("CARGO_BIN_EXE_memglass"), "agent B");
+    if let Some(baseline) = std::env::var_os("MEMGLASS_BASELINE_BIN") {
+        let base = steady(Path::new(&baseline), "baseline B");
+        println!(
+            "this build / baseline: collector CPU {:.2}×, /metrics size {:.2}×",
+            this.0 / base.0,
+            this.1 / base.1
+        );
+    }
+    println!("goals (PRODUCT.md §6): /metrics p99 < 50 ms, agent RSS < 30 MiB at 1,000 cgroups");
+}
+
+const MIB: f64 = 1048576.0;
+
+/// Run `bin` as an agent collecting every second for 20 s: print and return its collector
+/// CPU per collection (seconds) and the size of its /metrics text (bytes).
+fn steady(bin: impl AsRef<std::ffi::OsStr>, label: &str) -> (f64, f64) {
+    let dir = Scratch::new();
+    let b = Agent::start_bin(bin, &dir.dir.join("history.db"), &["--interval", "1s"]);
     wait_for_collection(b.addr, 2);
     let before = counters(b.addr);
     std::thread::sleep(Duration::from_secs(20));
@@ -125,17 +145,18 @@ fn main() {
     let collections = after.0 - before.0;
     let cpu = after.1 - before.1;
     let (rss_b, hwm_b) = rss(b.child.id());
+    let text = get(b.addr, "/metrics", &[]);
     println!(
-        "agent B, every 1 s: {collections:.0} collections, collector CPU {:.1} ms per collection (snapshot + history write + OOM check), last collection {:.1} ms wall; RSS {:.1} MiB (peak {:.1} MiB)",
+        "{label}, every 1 s: {collections:.0} collections, collector CPU {:.1} ms per collection (snapshot + eviction/sizing analyses + history write + OOM check), last collection {:.1} ms wall; RSS {:.1} MiB (peak {:.1} MiB); /metrics {:.2} MiB, {} series",
         cpu / collections * 1e3,
         after.2 * 1e3,
         rss_b / MIB,
-        hwm_b / MIB
+        hwm_b / MIB,
+        text.len() as f64 / MIB,
+        text.lines().filter(|l| !l.starts_with('#')).count()
     );
-    println!("goals (PRODUCT.md §6): /metrics p99 < 50 ms, agent RSS < 30 MiB at 1,000 cgroups");
+    (cpu / collections, text.len() as f64)
 }
-
-const MIB: f64 = 1048576.0;
 
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1e3
@@ -149,7 +170,11 @@ struct Agent {
 
 impl Agent {
     fn start(db: &Path, extra: &[&str]) -> Agent {
-        let child = Command::new(env!("CARGO_BIN_EXE_memglass"))
+        Agent::start_bin(env!("CARGO_BIN_EXE_memglass"), db, extra)
+    }
+
+    fn start_bin(bin: impl AsRef<std::ffi::OsStr>, db: &Path, extra: &[&str]) -> Agent {
+        let child = Command::new(bin)
             .args(["--no-cri", "agent", "--listen", "127.0.0.1:0", "--db"])
             .arg(db)
             .args(extra)

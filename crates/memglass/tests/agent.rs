@@ -5,6 +5,12 @@
 #![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
 
 mod agent_support;
+/// The kubepods tree with real memory and the --pods/--node files naming it.
+mod cluster_support;
+
+/// kubelet's eviction view and the request/limit sizing, served by the agent.
+#[path = "agent/eviction.rs"]
+mod eviction;
 
 use std::process::{Command, Stdio};
 

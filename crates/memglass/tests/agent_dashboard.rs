@@ -1,10 +1,13 @@
 //! Tier 5: the dashboard in Debian's chromium, driven by playwright-core (ci/e2e), against
 //! the real agent and real workloads: the node pie, the sortable and filterable pods
-//! table, a pod page with real values, and an OOM event the test caused. Screenshots are
-//! saved under target/e2e-artifacts/.
+//! table, a pod page with real values, an OOM event the test caused, and the Eviction
+//! page of an agent on the real kubepods tree of tests/cluster_support (kubelet's order,
+//! reasons, signals, verdicts). Screenshots are saved under target/e2e-artifacts/.
 #![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
 
 mod agent_support;
+/// The kubepods tree with real memory and the --pods/--node files naming it.
+mod cluster_support;
 
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -106,6 +109,40 @@ fn dashboard_in_chromium() {
         "dashboard-token",
     );
 
+    // The Eviction page: an agent on a kubepods tree whose pods --pods/--node describe;
+    // 80% of allocatable is crossed, so one signal is met.
+    let cluster = cluster_support::Cluster::new();
+    let cluster_args = [
+        "--cgroup-root".to_owned(),
+        cluster.cg.dir.display().to_string(),
+        "--pods".to_owned(),
+        cluster.pods_file.display().to_string(),
+        "--node".to_owned(),
+        cluster.node_file.display().to_string(),
+        "--eviction-threshold".to_owned(),
+        "80%".to_owned(),
+    ];
+    let cluster_args: Vec<&str> = cluster_args.iter().map(String::as_str).collect();
+    let evicting = Agent::start(&db.dir.join("eviction.db"), &cluster_args);
+    let order: Vec<String> = evicting.get("/api/v1/eviction").json()["pods"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["pod_uid"].as_str().unwrap().to_owned())
+        .collect();
+    let expected: Vec<&str> = [
+        "pending",
+        "besteffort",
+        "unnamed",
+        "hungry",
+        "tight",
+        "critical",
+        "roomy",
+    ]
+    .map(|name| cluster.uid(name))
+    .to_vec();
+    assert_eq!(order, expected, "kubelet's order");
+
     let artifacts = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/e2e-artifacts");
     let output = Command::new("node")
         .arg(e2e.join("dashboard.mjs"))
@@ -117,6 +154,9 @@ fn dashboard_in_chromium() {
         .env("MEMGLASS_ARTIFACTS", &artifacts)
         .env("MEMGLASS_TOKEN_URL", format!("http://{}", guarded.addr))
         .env("MEMGLASS_TOKEN", "dashboard-token")
+        .env("MEMGLASS_EVICTION_URL", format!("http://{}", evicting.addr))
+        .env("MEMGLASS_EVICTION_ORDER", order.join(","))
+        .env("MEMGLASS_EVICTION_CRITICAL", cluster.uid("critical"))
         .stdin(Stdio::null())
         .output()
         .unwrap();
@@ -139,8 +179,11 @@ fn dashboard_in_chromium() {
         "pod.png",
         "oom.png",
         "oom-event.png",
+        "eviction.png",
     ] {
         assert!(artifacts.join(shot).exists(), "{shot} not saved");
     }
+    assert_eq!(found["eviction_rows"], 7, "{found}");
+    assert_eq!(found["eviction_signals"], 2, "{found}");
     eprintln!("screenshots: {}", artifacts.display());
 }

@@ -17,6 +17,9 @@ use serde_json::Value;
 #[path = "kernel/pagecache.rs"]
 mod pagecache;
 
+/// The kubepods tree with real memory and the --pods/--node files naming it.
+mod cluster_support;
+
 /// kubelet's eviction order and request/limit verdicts on a real kubepods tree.
 #[path = "kernel/eviction.rs"]
 mod eviction;

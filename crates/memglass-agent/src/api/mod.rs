@@ -68,6 +68,8 @@ pub fn router() -> Router<Arc<Shared>> {
         .route("/oom", get(oom_events))
         .route("/oom/:id", get(oom_event))
         .route("/cache", get(cache))
+        .route("/eviction", get(eviction))
+        .route("/requests", get(requests))
         .fallback(not_found)
 }
 
@@ -161,6 +163,46 @@ async fn snapshot(State(shared): State<Arc<Shared>>) -> ApiResult {
     counted(&shared);
     let report = latest(&shared)?;
     Ok(Json(views::snapshot_document(&report)))
+}
+
+/// `memglass eviction --json` of the latest collection (the agent's `--eviction-threshold`).
+async fn eviction(State(shared): State<Arc<Shared>>) -> Result<Response, ApiError> {
+    counted(&shared);
+    let report = latest(&shared)?;
+    let documents = documents(&shared)?;
+    let body = documents
+        .eviction(&report.eviction, report.taken_at)
+        .map_err(ApiError::internal)?;
+    Ok(json_text(body))
+}
+
+/// `memglass requests --json` of the latest collection.
+async fn requests(State(shared): State<Arc<Shared>>) -> Result<Response, ApiError> {
+    counted(&shared);
+    let report = latest(&shared)?;
+    let documents = documents(&shared)?;
+    let body = documents
+        .requests(&report.sizing, report.taken_at)
+        .map_err(ApiError::internal)?;
+    Ok(json_text(body))
+}
+
+fn documents(shared: &Shared) -> Result<&dyn crate::shared::Documents, ApiError> {
+    shared.documents.get().map(|d| d.as_ref()).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::NOT_IMPLEMENTED,
+            "the eviction and requests documents are not available in this build",
+        )
+    })
+}
+
+/// A JSON document already written by a renderer.
+fn json_text(body: Vec<u8>) -> Response {
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        body,
+    )
+        .into_response()
 }
 
 async fn node(State(shared): State<Arc<Shared>>, Query(query): Params) -> ApiResult {

@@ -19,8 +19,11 @@ pub fn snapshot_document(report: &Report) -> Value {
         "cgroups": s.cgroups,
         "gaps": s.gaps,
         "vanished_cgroups": s.vanished,
-        // The agent asks only the container runtime, not the Kubernetes API (yet).
-        "kubernetes_node": null,
+        // From --node or the Kubernetes API, as `memglass snapshot --json` has it.
+        "kubernetes_node": s.kubernetes_node,
+        // The agent does not scan the files behind the cache holders on each collection:
+        // null, as `memglass snapshot --json` without --cache-holders.
+        "cache_holders": null,
     })
 }
 

@@ -6,6 +6,7 @@
 //! labels `namespace`, `pod`, `container` (empty when unknown) and `cgroup` (always).
 
 mod encode;
+mod eviction;
 
 use memglass_analyse::{CgroupReport, MemoryReport, NodeReport};
 
@@ -90,6 +91,15 @@ pub fn render(shared: &Shared, format: Format) -> String {
             &report.snapshot.node,
             report.snapshot.reconciliation.residual,
         );
+        let by_path: eviction::LabelsByPath<'_> = report
+            .snapshot
+            .cgroups
+            .iter()
+            .zip(&label_sets)
+            .map(|(c, l)| (c.path.as_str(), l.as_str()))
+            .collect();
+        eviction::write_eviction(&mut e, &report.eviction, &by_path);
+        eviction::write_sizing(&mut e, &report.sizing, &by_path);
         write_collection(&mut e, report);
     }
     write_agent(&mut e, &shared.health);

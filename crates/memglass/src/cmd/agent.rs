@@ -9,11 +9,12 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args;
-use memglass_agent::collector::{self, Schedule, Source};
+use memglass_agent::collector::{self, Collected, Schedule, Source};
 use memglass_agent::oom::KernelOom;
 use memglass_agent::store::{Store, Writer};
 use memglass_agent::{Config, Retention, Shared};
-use memglass_analyse::Snapshot;
+use memglass_analyse::eviction::{EvictionReport, Threshold};
+use memglass_analyse::sizing::SizingReport;
 use memglass_kernel::Roots;
 
 use crate::cli::{IdentityArgs, SourceArgs};
@@ -52,6 +53,11 @@ pub struct AgentArgs {
     /// (no process names or RSS then).
     #[arg(long)]
     pub no_kernel_log: bool,
+    /// kubelet's hard eviction threshold the eviction signals are compared with, as
+    /// `memglass eviction --threshold`: a quantity (100Mi) or a percentage of the signal's
+    /// capacity (5%).
+    #[arg(long, default_value = "100Mi", value_name = "QUANTITY|PERCENT", value_parser = crate::cmd::eviction::parse_threshold)]
+    pub eviction_threshold: Threshold,
     /// Benchmarks: before serving, fill the history with this much of copies of the
     /// first collection.
     #[arg(long, hide = true, value_name = "DURATION", value_parser = humantime::parse_duration)]
@@ -101,6 +107,7 @@ pub fn run(sources: &SourceArgs, identity: &IdentityArgs, args: &AgentArgs) -> a
         retention,
         token,
         flight_minutes: args.flight_minutes,
+        eviction_threshold: args.eviction_threshold,
     };
     let mut writer = Writer::open(&db).with_context(|| "cannot open the history")?;
     let reader = Store::open(&db).with_context(|| "cannot open the history")?;
@@ -131,12 +138,13 @@ pub fn run(sources: &SourceArgs, identity: &IdentityArgs, args: &AgentArgs) -> a
     let _ = shared.file_cache.set(Box::new(filecache::Scanner {
         roots: source.roots.clone(),
     }));
+    let _ = shared.documents.set(Box::new(Documents));
     if let Some(span) = args.simulate_history {
-        let snapshot = source
+        let first = source
             .collect()
             .map_err(anyhow::Error::msg)
             .context("cannot take the first snapshot")?;
-        let rows = collector::simulate_history(&mut writer, &snapshot, span, args.interval)?;
+        let rows = collector::simulate_history(&mut writer, &first.snapshot, span, args.interval)?;
         eprintln!("memglass: simulated {rows} sample rows of history");
     }
     // Bind before anything runs in the background, so a taken port fails at once.
@@ -153,6 +161,7 @@ pub fn run(sources: &SourceArgs, identity: &IdentityArgs, args: &AgentArgs) -> a
         interval: config.interval,
         retention: config.retention,
         flight_minutes: config.flight_minutes,
+        eviction_threshold: config.eviction_threshold,
     };
     let collector_shared = Arc::clone(&shared);
     std::thread::Builder::new()
@@ -197,6 +206,33 @@ fn read_token(file: &Path) -> anyhow::Result<String> {
         file.display()
     );
     Ok(token)
+}
+
+/// The `memglass eviction --json` / `memglass requests --json` renderers, for
+/// `/api/v1/eviction` and `/api/v1/requests`: one format for scripts.
+#[derive(Debug)]
+struct Documents;
+
+impl memglass_agent::Documents for Documents {
+    fn eviction(
+        &self,
+        report: &EvictionReport,
+        taken_at: std::time::SystemTime,
+    ) -> Result<Vec<u8>, String> {
+        let mut out = Vec::new();
+        crate::render::eviction::json(&mut out, report, taken_at).map_err(|e| format!("{e:#}"))?;
+        Ok(out)
+    }
+
+    fn requests(
+        &self,
+        report: &SizingReport,
+        taken_at: std::time::SystemTime,
+    ) -> Result<Vec<u8>, String> {
+        let mut out = Vec::new();
+        crate::render::requests::json(&mut out, report, taken_at).map_err(|e| format!("{e:#}"))?;
+        Ok(out)
+    }
 }
 
 /// root: /var/lib/memglass; others: the XDG state directory.
@@ -283,7 +319,7 @@ impl HostSource {
 }
 
 impl Source for HostSource {
-    fn collect(&mut self) -> Result<Snapshot, String> {
+    fn collect(&mut self) -> Result<Collected, String> {
         let sample = memglass_kernel::collect(&self.roots)
             .map_err(|e| format!("cannot read memory statistics: {e}"))?;
         let identities: Vec<_> = sample
@@ -299,7 +335,11 @@ impl Source for HostSource {
             None => memglass_identify::Directory::new(),
         };
         directory.merge(self.others.clone());
-        Ok(memglass_analyse::snapshot(&sample, &identities, &directory))
+        let snapshot = memglass_analyse::snapshot(&sample, &identities, &directory);
+        Ok(Collected {
+            snapshot,
+            directory,
+        })
     }
 
     fn kernel_ooms(&mut self) -> Option<Vec<KernelOom>> {
