@@ -4,6 +4,7 @@
 mod cli;
 mod cmd;
 mod identity;
+mod live;
 mod render;
 mod tui;
 

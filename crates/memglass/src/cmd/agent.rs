@@ -15,17 +15,12 @@ use memglass_agent::store::{Store, Writer};
 use memglass_agent::{Config, Retention, Shared};
 use memglass_analyse::eviction::{EvictionReport, Threshold};
 use memglass_analyse::sizing::SizingReport;
-use memglass_kernel::Roots;
 
 use crate::cli::{IdentityArgs, SourceArgs};
+use crate::live::LiveSource;
 
 mod filecache;
 mod kmsg;
-
-/// How long the runtime may take to answer the agent's name lookups.
-const CRI_TIMEOUT: Duration = Duration::from_secs(2);
-/// Ask the runtime again at most this often, however much container churn there is.
-const CRI_MIN_INTERVAL: Duration = Duration::from_secs(5);
 
 #[derive(Debug, Clone, Args)]
 pub struct AgentArgs {
@@ -113,7 +108,14 @@ pub fn run(sources: &SourceArgs, identity: &IdentityArgs, args: &AgentArgs) -> a
     let reader = Store::open(&db).with_context(|| "cannot open the history")?;
     let resume = reader.meta(collector::KMSG_RESUME).unwrap_or_default();
     let shared = Shared::new(reader, &config);
-    let mut source = HostSource::new(sources, identity)?;
+    let live = LiveSource::new(sources, identity)?;
+    for warning in live.warnings() {
+        eprintln!("memglass: warning: {warning}");
+    }
+    let mut source = HostSource {
+        live,
+        kernel_log: None,
+    };
     let kernel_log = if args.no_kernel_log {
         Err("--no-kernel-log".to_owned())
     } else {
@@ -136,7 +138,7 @@ pub fn run(sources: &SourceArgs, identity: &IdentityArgs, args: &AgentArgs) -> a
         *slot = oom_source;
     }
     let _ = shared.file_cache.set(Box::new(filecache::Scanner {
-        roots: source.roots.clone(),
+        roots: source.live.roots.clone(),
     }));
     let _ = shared.documents.set(Box::new(Documents));
     if let Some(span) = args.simulate_history {
@@ -247,95 +249,15 @@ fn default_db() -> Option<PathBuf> {
     Some(state.join("memglass/history.db"))
 }
 
-/// The snapshot path of `memglass snapshot`, with the runtime's names cached between
-/// collections and asked again only when a new container appears; `--pods`/`--node`
-/// files are read once and the Kubernetes API (`--kube`, or in a cluster) asked again
-/// every [`KUBE_REFRESH`].
+/// This machine, as the collector asks it: [`LiveSource`] and the kernel log.
 struct HostSource {
-    roots: Roots,
-    cri: Option<memglass_cri::Cache>,
+    live: LiveSource,
     kernel_log: Option<kmsg::KernelLog>,
-    /// What the files and the API said (everything but the runtime).
-    others: memglass_identify::Directory,
-    /// How to ask the API again, and when it was last asked (None: no API to ask).
-    kube: Option<(SourceArgs, IdentityArgs, std::time::Instant)>,
-}
-
-/// How often the agent asks the Kubernetes API again for pods (requests, limits, names).
-const KUBE_REFRESH: Duration = Duration::from_secs(300);
-
-impl HostSource {
-    fn new(sources: &SourceArgs, identity: &IdentityArgs) -> anyhow::Result<HostSource> {
-        let socket = if identity.no_cri {
-            None
-        } else {
-            // A recorded tree (--cgroup-root) is not this machine's: ask only a named socket.
-            match (&identity.cri_socket, &sources.cgroup_root) {
-                (Some(named), _) => Some(memglass_cri::socket::parse(named)),
-                (None, None) => memglass_cri::socket::detect(Path::new("/")),
-                (None, Some(_)) => None,
-            }
-        };
-        // Everything but the runtime, the way every command gathers it.
-        let without_cri = IdentityArgs {
-            no_cri: true,
-            ..identity.clone()
-        };
-        let gathered = crate::identity::gather(sources, &without_cri)?;
-        for warning in &gathered.warnings {
-            eprintln!("memglass: warning: {warning}");
-        }
-        let in_cluster =
-            std::env::var_os("KUBERNETES_SERVICE_HOST").is_some() && sources.cgroup_root.is_none();
-        let kube = (identity.kube || in_cluster)
-            .then(|| (sources.clone(), without_cri, std::time::Instant::now()));
-        Ok(HostSource {
-            roots: Roots {
-                proc: sources.proc_root.clone(),
-                cgroup: sources.cgroup_root.clone(),
-            },
-            cri: socket.map(|s| memglass_cri::Cache::new(s, CRI_TIMEOUT, CRI_MIN_INTERVAL)),
-            kernel_log: None,
-            others: gathered.directory,
-            kube,
-        })
-    }
-
-    /// Ask the API again when due; an answer with warnings keeps the last good one.
-    fn refresh_kube(&mut self) {
-        let Some((sources, args, asked)) = &mut self.kube else {
-            return;
-        };
-        if asked.elapsed() < KUBE_REFRESH {
-            return;
-        }
-        *asked = std::time::Instant::now();
-        if let Ok(gathered) = crate::identity::gather(sources, args) {
-            if gathered.warnings.is_empty() {
-                self.others = gathered.directory;
-            }
-        }
-    }
 }
 
 impl Source for HostSource {
     fn collect(&mut self) -> Result<Collected, String> {
-        let sample = memglass_kernel::collect(&self.roots)
-            .map_err(|e| format!("cannot read memory statistics: {e}"))?;
-        let identities: Vec<_> = sample
-            .cgroups
-            .iter()
-            .map(|cgroup| memglass_identify::identify(&cgroup.path))
-            .collect();
-        self.refresh_kube();
-        let mut directory = match &mut self.cri {
-            Some(cache) => cache
-                .refresh_for(identities.iter().filter_map(|i| i.container_id.as_deref()))
-                .clone(),
-            None => memglass_identify::Directory::new(),
-        };
-        directory.merge(self.others.clone());
-        let snapshot = memglass_analyse::snapshot(&sample, &identities, &directory);
+        let (snapshot, directory) = self.live.collect()?;
         Ok(Collected {
             snapshot,
             directory,
@@ -343,14 +265,8 @@ impl Source for HostSource {
     }
 
     fn kernel_ooms(&mut self) -> Option<Vec<KernelOom>> {
-        let log = self.kernel_log.as_mut()?;
-        let mut directory = self
-            .cri
-            .as_ref()
-            .map(|c| c.directory().clone())
-            .unwrap_or_default();
-        directory.merge(self.others.clone());
-        Some(log.drain(&directory))
+        let directory = self.live.directory();
+        Some(self.kernel_log.as_mut()?.drain(&directory))
     }
 
     fn after_collection(&mut self) {

@@ -5,15 +5,13 @@
 
 use std::io::IsTerminal;
 use std::os::fd::{AsFd, OwnedFd};
-use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender, TryRecvError};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use memglass_analyse::{filecache::rank_files, Snapshot};
-use memglass_identify::Directory;
+use memglass_analyse::filecache::rank_files;
 use memglass_kernel::filecache::{self, Budget};
 use memglass_kernel::pagecache::Prober;
 use memglass_kernel::Roots;
@@ -23,11 +21,9 @@ use rustix::event::{PollFd, PollFlags, Timespec};
 use rustix::fs::{Mode, OFlags};
 
 use crate::cli::{IdentityArgs, SourceArgs, TopArgs};
+use crate::live::LiveSource;
 use crate::tui::app::{Action, App, Files, Sample};
 
-/// How long the runtime may take to answer, and how often it is asked at most (as the agent).
-const CRI_TIMEOUT: Duration = Duration::from_secs(2);
-const CRI_MIN_INTERVAL: Duration = Duration::from_secs(5);
 /// The files the detail view lists.
 const TOP_FILES: usize = 20;
 const MIN_CACHED: u64 = 64 << 10;
@@ -42,7 +38,7 @@ pub fn run(sources: &SourceArgs, identity: &IdentityArgs, args: &TopArgs) -> any
     }
     // Bad --pods/--node files fail here, before the screen is taken over (and before
     // SIGINT is caught: Ctrl-C still ends a slow API question at once).
-    let source = Source::new(sources, identity)?;
+    let source = LiveSource::new(sources, identity)?;
     // Signals end the loop like `q`, so the terminal is restored on the way out.
     let stop = Arc::new(AtomicBool::new(false));
     for signal in [
@@ -214,14 +210,14 @@ fn event_loop(
 /// Sample, hand over, wait for the interval or a refresh request; stop when the screen
 /// is gone (its receivers dropped).
 fn sample_forever(
-    mut source: Source,
+    mut source: LiveSource,
     interval: Duration,
     samples: &Sender<Result<Sample, String>>,
     refresh: &Receiver<()>,
 ) {
     loop {
         let taken_at = Instant::now();
-        let sample = source.collect().map(|snapshot| Sample {
+        let sample = source.collect().map(|(snapshot, _)| Sample {
             snapshot,
             taken_at,
             took: taken_at.elapsed(),
@@ -274,67 +270,4 @@ fn measure_files(
         rank_files(files, Some(TOP_FILES), MIN_CACHED),
         prober.method(),
     ))
-}
-
-/// The snapshot path of `memglass snapshot`, with the runtime's names kept between
-/// refreshes (asked again only when a new container appears, as the agent does) and the
-/// `--pods`/`--node` files and the Kubernetes API read once at start. Warnings are kept
-/// for the status line: stderr would tear the screen.
-struct Source {
-    roots: Roots,
-    cri: Option<memglass_cri::Cache>,
-    others: Directory,
-    warnings: Vec<String>,
-}
-
-impl Source {
-    fn new(sources: &SourceArgs, identity: &IdentityArgs) -> anyhow::Result<Source> {
-        let socket = match (&identity.cri_socket, &sources.cgroup_root) {
-            _ if identity.no_cri => None,
-            (Some(named), _) => Some(memglass_cri::socket::parse(named)),
-            (None, None) => memglass_cri::socket::detect(Path::new("/")),
-            (None, Some(_)) => None, // a recorded tree is not this machine's
-        };
-        let without_cri = IdentityArgs {
-            no_cri: true,
-            ..identity.clone()
-        };
-        let gathered = crate::identity::gather(sources, &without_cri)?;
-        Ok(Source {
-            roots: Roots {
-                proc: sources.proc_root.clone(),
-                cgroup: sources.cgroup_root.clone(),
-            },
-            cri: socket.map(|s| memglass_cri::Cache::new(s, CRI_TIMEOUT, CRI_MIN_INTERVAL)),
-            others: gathered.directory,
-            warnings: gathered.warnings,
-        })
-    }
-
-    fn collect(&mut self) -> Result<Snapshot, String> {
-        let sample = memglass_kernel::collect(&self.roots)
-            .map_err(|e| format!("cannot read memory statistics: {e}"))?;
-        let identities: Vec<_> = sample
-            .cgroups
-            .iter()
-            .map(|cgroup| memglass_identify::identify(&cgroup.path))
-            .collect();
-        let mut directory = match &mut self.cri {
-            Some(cache) => cache
-                .refresh_for(identities.iter().filter_map(|i| i.container_id.as_deref()))
-                .clone(),
-            None => Directory::new(),
-        };
-        directory.merge(self.others.clone());
-        Ok(memglass_analyse::snapshot(&sample, &identities, &directory))
-    }
-
-    /// Why names are missing, then what the kernel would not give.
-    fn warnings(&self) -> Vec<String> {
-        let cri = self.cri.as_ref().and_then(|c| c.last_error());
-        let cri = cri.map(|e| format!("{e} (pod and container names unavailable)"));
-        cri.into_iter()
-            .chain(self.warnings.iter().cloned())
-            .collect()
-    }
 }
