@@ -9,7 +9,9 @@
 use std::collections::HashMap;
 
 use memglass_analyse::eviction::{EvictionReport, Signal};
-use memglass_analyse::sizing::{SizingReport, Verdict};
+use memglass_analyse::sizing::{
+    self, ContainerSizing, PodSizing, SizingReport, Suggestion, Verdict,
+};
 
 use super::encode::{labels, Encoder, Kind};
 
@@ -211,47 +213,54 @@ pub fn write_sizing(e: &mut Encoder<'_>, report: &SizingReport, by_path: &Labels
         .filter_map(|(_, c)| by_path.get(c.cgroup.as_str()).map(|l| (c, *l)))
         .collect();
 
-    // (name suffix, what, pod help, container help)
-    let figures: [(&str, &str, &str, &str); 4] = [
+    let request_rule = format!(
+        "= peak working set + {}%, rounded up to a MiB (memglass requests)",
+        sizing::REQUEST_HEADROOM_PERCENT
+    );
+    let limit_rule = format!(
+        "= max(peak usage x {}%, suggested request), rounded up to a MiB (memglass requests)",
+        sizing::LIMIT_PEAK_PERCENT
+    );
+    // (name suffix, what, pod help, container help, the figure): pods and containers
+    // carry the same four figures.
+    let figures: [(&str, &str, &str, &str, FigureOf); 4] = [
         (
             "memory_request_bytes",
             "memory request",
             "(its effective request, from --pods or the API; absent when none or unknown)",
             "(from --pods or the API; absent when none or unknown)",
+            |f| f.request.filter(|_| f.known),
         ),
         (
             "memory_limit_bytes",
             "memory limit in the spec",
             "(a pod has one when every container does; absent when none or unknown)",
             "(from --pods or the API; absent when none or unknown)",
+            |f| f.limit.filter(|_| f.known),
         ),
         (
             "memory_suggested_request_bytes",
             "suggested memory request",
-            "= peak working set x 1.15, rounded up to a MiB (memglass requests)",
-            "= peak working set x 1.15, rounded up to a MiB (memglass requests)",
+            &request_rule,
+            &request_rule,
+            |f| f.suggested.map(|s| s.request),
         ),
         (
             "memory_suggested_limit_bytes",
             "suggested memory limit",
-            "= max(peak usage x 1.3, suggested request), rounded up to a MiB (memglass requests)",
-            "= max(peak usage x 1.3, suggested request), rounded up to a MiB (memglass requests)",
+            &limit_rule,
+            &limit_rule,
+            |f| f.suggested.map(|s| s.limit),
         ),
     ];
-    for (index, (suffix, what, pod_how, container_how)) in figures.into_iter().enumerate() {
+    for (suffix, what, pod_how, container_how, figure) in figures {
         e.family(
             &format!("memglass_pod_{suffix}"),
             Kind::Gauge,
             &format!("The pod's {what} {pod_how}."),
         );
         for (p, l) in &pods {
-            let value = match index {
-                0 => p.request.filter(|_| p.requests_known),
-                1 => p.limit.filter(|_| p.requests_known),
-                2 => p.suggested.map(|s| s.request),
-                _ => p.suggested.map(|s| s.limit),
-            };
-            if let Some(value) = value {
+            if let Some(value) = figure(Figures::of_pod(p)) {
                 e.sample(l, None, value);
             }
         }
@@ -261,13 +270,7 @@ pub fn write_sizing(e: &mut Encoder<'_>, report: &SizingReport, by_path: &Labels
             &format!("The container's {what} {container_how}."),
         );
         for (c, l) in &containers {
-            let value = match index {
-                0 => c.request.filter(|_| c.requests_known),
-                1 => c.limit.filter(|_| c.requests_known),
-                2 => c.suggested.map(|s| s.request),
-                _ => c.suggested.map(|s| s.limit),
-            };
-            if let Some(value) = value {
+            if let Some(value) = figure(Figures::of_container(c)) {
                 e.sample(l, None, value);
             }
         }
@@ -291,6 +294,38 @@ pub fn write_sizing(e: &mut Encoder<'_>, report: &SizingReport, by_path: &Labels
     for (c, l) in &containers {
         for verdict in &c.verdicts {
             e.sample(l, Some(("verdict", verdict_name(*verdict))), 1);
+        }
+    }
+}
+
+/// Picks one figure out of a pod's or a container's [`Figures`].
+type FigureOf = fn(Figures) -> Option<u64>;
+
+/// The request/limit figures a pod and a container both have.
+#[derive(Clone, Copy)]
+struct Figures {
+    known: bool,
+    request: Option<u64>,
+    limit: Option<u64>,
+    suggested: Option<Suggestion>,
+}
+
+impl Figures {
+    fn of_pod(p: &PodSizing) -> Figures {
+        Figures {
+            known: p.requests_known,
+            request: p.request,
+            limit: p.limit,
+            suggested: p.suggested,
+        }
+    }
+
+    fn of_container(c: &ContainerSizing) -> Figures {
+        Figures {
+            known: c.requests_known,
+            request: c.request,
+            limit: c.limit,
+            suggested: c.suggested,
         }
     }
 }
