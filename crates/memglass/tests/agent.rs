@@ -164,30 +164,8 @@ fn metrics_match_a_real_workload() {
         .body
         .contains("# TYPE memglass_cgroup_memory_events counter\n"));
 
-    // promtool agrees (Debian's prometheus package; ci/test installs it).
-    if tool_present("/usr/bin/promtool", "prometheus") {
-        let mut check = Command::new("promtool")
-            .args(["check", "metrics"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        use std::io::Write;
-        check
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(scrape.body.as_bytes())
-            .unwrap();
-        let out = check.wait_with_output().unwrap();
-        assert!(
-            out.status.success(),
-            "promtool check metrics: {}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
+    // promtool agrees.
+    promtool_passes(&scrape.body);
 
     // A cgroup that vanishes loses its label sets at the next collection.
     assert!(value(&m, "memglass_cgroup_memory_usage_bytes", &gone.path, &[]).is_some());

@@ -72,33 +72,6 @@ fn assert_same_document(api: &Value, cli: &Value, path: &str) -> usize {
     }
 }
 
-fn promtool_passes(body: &str) {
-    if !tool_present("/usr/bin/promtool", "prometheus") {
-        return;
-    }
-    let mut check = Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    use std::io::Write;
-    check
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(body.as_bytes())
-        .unwrap();
-    let out = check.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "promtool check metrics: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 /// The series of `name` whose labels include `want`.
 fn series(m: &Samples, name: &str, want: &[(&str, &str)]) -> Vec<f64> {
     m.iter()

@@ -300,6 +300,32 @@ pub fn tool_present(path: &str, what: &str) -> bool {
     true
 }
 
+/// `promtool check metrics` accepts `body` (Debian's prometheus package; ci/test
+/// installs it).
+pub fn promtool_passes(body: &str) {
+    tool_present("/usr/bin/promtool", "prometheus");
+    let mut check = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    check
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(body.as_bytes())
+        .unwrap();
+    let out = check.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "promtool check metrics: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// A file in /dev/shm (tmpfs) named for this test, removed on drop.
 pub struct ShmFile(pub String, memglass_testkit::RemoveOnDrop);
 
