@@ -120,14 +120,11 @@ def ensure_packages():
         return
     if os.geteuid() != 0:
         die(f"missing Debian packages {missing}; run as root to install them")
-    log(f"installing {' '.join(missing)} with apt-get")
     containerd_was_installed = "containerd" not in missing
     before = containerd_pids_running()
-    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-    run(["apt-get", "-o", "DPkg::Lock::Timeout=600", "update"], capture=False, timeout=600, env=env)
-    run(["apt-get", "-o", "DPkg::Lock::Timeout=600", "install", "-y", "--no-install-recommends"]
-        + missing,
-        capture=False, timeout=1200, env=env)
+    # ci/apt-ensure picks versions that agree with what the machine has (see its header).
+    run([str(Path(__file__).resolve().parent.parent / "apt-ensure"), *missing],
+        capture=False, timeout=1800)
     still = missing_packages(APT_PACKAGES)
     if still:
         die(f"apt-get did not install {still}")
