@@ -168,6 +168,12 @@ fn record(
             .collect(),
         None => counted,
     };
+    if let Ok(mut kills) = shared.oom_kills.lock() {
+        for event in &events {
+            kills.add(event);
+        }
+        kills.expire(t);
+    }
     for mut event in events {
         if let Some(path) = &event.cgroup {
             let from = event.time - i64::from(schedule.flight_minutes) * 60;

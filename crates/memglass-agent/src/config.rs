@@ -23,6 +23,21 @@ pub struct Config {
     pub flight_minutes: u32,
     /// kubelet's hard eviction threshold for the eviction signals (default 100Mi).
     pub eviction_threshold: memglass_analyse::eviction::Threshold,
+    /// Who this agent is, for `memglass_node_info`.
+    pub node: NodeLabels,
+}
+
+/// The node an agent describes, as `memglass_node_info{node,kernel,cgroup_version}` says:
+/// the join key from any memglass series (by `instance`) to its node, for scrape configs
+/// that set no `node` label themselves.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NodeLabels {
+    /// The node's name (`--node-name`, else `$NODE_NAME`, else the hostname).
+    pub node: String,
+    /// The kernel release (/proc/sys/kernel/osrelease).
+    pub kernel: String,
+    /// `1` or `2`: the memory controller's hierarchy.
+    pub cgroup_version: String,
 }
 
 /// How long each kind of history is kept.

@@ -26,6 +26,6 @@ pub mod store;
 #[cfg(test)]
 mod tests;
 
-pub use config::{Config, Retention};
+pub use config::{Config, NodeLabels, Retention};
 pub use error::{Error, Result};
 pub use shared::{Documents, FileCache, Health, Report, Shared};

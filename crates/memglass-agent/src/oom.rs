@@ -388,3 +388,151 @@ fn parent(path: &str) -> Option<&str> {
         None => None,
     }
 }
+
+/// How long a victim's `memglass_oom_kills_total` series stays after its last kill: long
+/// enough for any scrape interval to see it rise, also when its pod is already gone.
+pub const KILL_SERIES_KEEP: i64 = 3600;
+/// At most this many victims' series (a crash-looping container gets a new cgroup, and so
+/// a new series, on each restart): the oldest go first.
+pub const KILL_SERIES_MAX: usize = 1000;
+
+/// The labels of one victim's kill counter: who was killed (namespace, pod, container,
+/// cgroup; empty when unknown), whose limit was hit and what dominated (`unknown` when
+/// neither the report nor the counters tell).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct KillKey {
+    /// Victim's namespace.
+    pub namespace: String,
+    /// Victim's pod.
+    pub pod: String,
+    /// Victim's container.
+    pub container: String,
+    /// Victim's cgroup (empty for a node OOM whose victim's cgroup is unknown).
+    pub cgroup: String,
+    /// node, kubepods, qos, pod, container, cgroup or unknown.
+    pub scope: String,
+    /// anon, shmem, file, kernel or unknown.
+    pub cause: String,
+}
+
+/// OOM kills per victim since the agent started (`memglass_oom_kills_total`): each count
+/// with the Unix time of its last kill, dropped [`KILL_SERIES_KEEP`] after it.
+#[derive(Debug, Default)]
+pub struct KillCounts {
+    counts: std::collections::BTreeMap<KillKey, (u64, i64)>,
+}
+
+impl KillCounts {
+    /// Count an event's kills under its victim's labels.
+    pub fn add(&mut self, event: &OomEvent) {
+        let text = |s: &Option<String>| s.clone().unwrap_or_default();
+        let key = KillKey {
+            namespace: text(&event.namespace),
+            pod: text(&event.pod),
+            container: text(&event.container),
+            cgroup: text(&event.cgroup),
+            scope: event.scope.clone(),
+            cause: event.cause.clone().unwrap_or_else(|| "unknown".into()),
+        };
+        let entry = self.counts.entry(key).or_insert((0, event.time));
+        entry.0 += event.kills;
+        entry.1 = entry.1.max(event.time);
+    }
+
+    /// Forget victims whose last kill is older than [`KILL_SERIES_KEEP`] at `now`, and the
+    /// oldest beyond [`KILL_SERIES_MAX`].
+    pub fn expire(&mut self, now: i64) {
+        self.counts
+            .retain(|_, (_, last)| now - *last <= KILL_SERIES_KEEP);
+        if self.counts.len() > KILL_SERIES_MAX {
+            // Drop the `over` oldest: all older than the newest of them, then its ties.
+            let over = self.counts.len() - KILL_SERIES_MAX;
+            let mut lasts: Vec<i64> = self.counts.values().map(|(_, last)| *last).collect();
+            lasts.sort_unstable();
+            let cut = lasts[over - 1];
+            let mut ties = over - lasts.iter().filter(|&&last| last < cut).count();
+            self.counts.retain(|_, (_, last)| {
+                if *last < cut {
+                    false
+                } else if *last == cut && ties > 0 {
+                    ties -= 1;
+                    false
+                } else {
+                    true
+                }
+            });
+        }
+    }
+
+    /// Each victim's labels and kill count.
+    pub fn iter(&self) -> impl Iterator<Item = (&KillKey, u64)> {
+        self.counts.iter().map(|(key, (count, _))| (key, *count))
+    }
+}
+
+#[cfg(test)]
+mod kill_count_tests {
+    use super::*;
+
+    fn kill(time: i64, cgroup: &str, pod: Option<&str>, cause: Option<&str>) -> OomEvent {
+        let mut event = event_for(time, OomSource::NodeCounter, None, None, None);
+        event.cgroup = Some(cgroup.into());
+        event.pod = pod.map(String::from);
+        event.scope = "container".into();
+        event.cause = cause.map(String::from);
+        event
+    }
+
+    #[test]
+    fn kills_are_counted_per_victim_and_kept_an_hour() {
+        let mut counts = KillCounts::default();
+        counts.add(&kill(100, "/a", Some("web"), Some("anon")));
+        counts.add(&kill(160, "/a", Some("web"), Some("anon")));
+        counts.add(&kill(170, "/b", None, None));
+        let seen: Vec<(String, String, String, u64)> = counts
+            .iter()
+            .map(|(k, n)| (k.cgroup.clone(), k.pod.clone(), k.cause.clone(), n))
+            .collect();
+        assert_eq!(
+            seen,
+            // Ordered by labels: namespace, then pod ("" first).
+            [
+                ("/b".into(), "".into(), "unknown".into(), 1),
+                ("/a".into(), "web".into(), "anon".into(), 2)
+            ]
+        );
+        counts.expire(160 + KILL_SERIES_KEEP);
+        assert_eq!(counts.iter().count(), 2, "kept an hour after the last kill");
+        counts.expire(161 + KILL_SERIES_KEEP);
+        assert_eq!(
+            counts
+                .iter()
+                .map(|(k, _)| k.cgroup.as_str())
+                .collect::<Vec<_>>(),
+            ["/b"]
+        );
+    }
+
+    #[test]
+    fn the_oldest_victims_go_first_beyond_the_cap() {
+        let mut counts = KillCounts::default();
+        // Key order (cgroup name) is the reverse of time order, and two share a time.
+        for i in 0..KILL_SERIES_MAX + 3 {
+            let time = if i == 0 { 1 } else { i as i64 };
+            counts.add(&kill(
+                time,
+                &format!("/{:05}", KILL_SERIES_MAX + 3 - i),
+                None,
+                None,
+            ));
+        }
+        counts.expire(10);
+        assert_eq!(counts.iter().count(), KILL_SERIES_MAX);
+        // Times 1, 1, 2 went; 3 stayed.
+        assert!(counts
+            .iter()
+            .all(|(k, _)| k.cgroup != "/01003" && k.cgroup != "/01002"));
+        assert!(counts.iter().any(|(k, _)| k.cgroup == "/01000"));
+        assert!(counts.iter().all(|(k, _)| k.cgroup != "/01001"));
+    }
+}

@@ -144,6 +144,10 @@ pub struct Shared {
     pub token: Option<String>,
     /// Where OOM kills come from (`kernel log` or `cgroup counters`), for /api/v1/health.
     pub oom_source: Mutex<String>,
+    /// OOM kills per victim since start (`memglass_oom_kills_total`).
+    pub oom_kills: Mutex<crate::oom::KillCounts>,
+    /// Who this agent is (`memglass_node_info`).
+    pub node: crate::config::NodeLabels,
     /// The per-file page-cache scanner, when the binary provides one.
     pub file_cache: std::sync::OnceLock<Box<dyn FileCache>>,
     /// The renderers of the eviction and requests documents, when the binary provides them.
@@ -198,6 +202,8 @@ impl Shared {
             retention: config.retention,
             token: config.token.clone(),
             oom_source: Mutex::new("cgroup counters".into()),
+            oom_kills: Mutex::new(crate::oom::KillCounts::default()),
+            node: config.node.clone(),
             file_cache: std::sync::OnceLock::new(),
             documents: std::sync::OnceLock::new(),
             file_cache_answers: Mutex::new(BTreeMap::new()),

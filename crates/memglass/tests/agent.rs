@@ -12,6 +12,7 @@ mod cluster_support;
 #[path = "agent/eviction.rs"]
 mod eviction;
 
+use std::collections::BTreeMap;
 use std::process::{Command, Stdio};
 
 use agent_support::*;
@@ -40,7 +41,7 @@ fn metrics_match_a_real_workload() {
     );
     let gone = TestCgroup::new();
     let db = Scratch::new();
-    let agent = Agent::start(&db.dir.join("h.db"), &[]);
+    let agent = Agent::start(&db.dir.join("h.db"), &["--node-name", "memglass-node-7"]);
     agent.wait_collections(1);
 
     let scrape = agent.get("/metrics");
@@ -166,6 +167,22 @@ fn metrics_match_a_real_workload() {
 
     // promtool agrees.
     promtool_passes(&scrape.body);
+
+    // Who this target is, to join any series to its node by instance.
+    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap();
+    let info = BTreeMap::from([
+        ("node".to_owned(), "memglass-node-7".to_owned()),
+        ("kernel".to_owned(), kernel.trim().to_owned()),
+        (
+            "cgroup_version".to_owned(),
+            if cg.is_v2() { "2" } else { "1" }.to_owned(),
+        ),
+    ]);
+    assert_eq!(
+        m.get(&("memglass_node_info".to_owned(), info.clone())),
+        Some(&1.0),
+        "memglass_node_info{info:?}"
+    );
 
     // A cgroup that vanishes loses its label sets at the next collection.
     assert!(value(&m, "memglass_cgroup_memory_usage_bytes", &gone.path, &[]).is_some());
@@ -396,6 +413,20 @@ fn history_and_oom_events_survive_kill_9() {
     assert_eq!(event["scope"], "container", "{event}");
     assert_eq!(event["oom_memcg"], path.as_str());
     assert_eq!(event["limit"].as_u64(), Some(32 * MIB));
+    let kills = |agent: &Agent| {
+        let m = parse_metrics(&agent.get("/metrics").body);
+        value(
+            &m,
+            "memglass_oom_kills_total",
+            &path,
+            &[("scope", "container")],
+        )
+    };
+    assert_eq!(
+        kills(&agent),
+        Some(1.0),
+        "memglass_oom_kills_total of the victim"
+    );
     let id = event["id"].as_i64().unwrap();
     let detail = agent.get(&format!("/api/v1/oom/{id}")).json();
     let flight = detail["event"]["flight"].as_array().unwrap();
@@ -433,6 +464,11 @@ fn history_and_oom_events_survive_kill_9() {
         .filter(|e| e["cgroup"] == path.as_str())
         .count();
     assert_eq!(ours, 1, "the kill was recorded again after the restart");
+    assert_eq!(
+        kills(&agent),
+        None,
+        "a kill from before the restart counted again"
+    );
     let flight_again = agent.get(&format!("/api/v1/oom/{id}")).json()["event"]["flight"]
         .as_array()
         .unwrap()
@@ -574,6 +610,19 @@ fn oom_kills_from_counters_without_the_kernel_log() {
     assert_eq!(event["pod_uid"], uid.as_str());
     assert_eq!(event["limit"].as_u64(), Some(32 * MIB));
     assert!(event["pid"].is_null(), "counters do not name the process");
+    // The counter by victim, with what dominated from the cgroup's own figures.
+    let m = parse_metrics(&agent.get("/metrics").body);
+    let cause = event["cause"].as_str().unwrap_or("unknown");
+    assert_eq!(
+        value(
+            &m,
+            "memglass_oom_kills_total",
+            &path,
+            &[("scope", "container"), ("cause", cause)]
+        ),
+        Some(1.0),
+        "{event}"
+    );
     let detail = agent.get(&format!("/api/v1/oom/{}", event["id"])).json();
     assert!(!detail["event"]["flight"].as_array().unwrap().is_empty());
 }

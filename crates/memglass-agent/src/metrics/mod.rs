@@ -102,6 +102,8 @@ pub fn render(shared: &Shared, format: Format) -> String {
         eviction::write_sizing(&mut e, &report.sizing, &by_path);
         write_collection(&mut e, report);
     }
+    write_oom_kills(&mut e, shared);
+    write_node_info(&mut e, &shared.node);
     write_agent(&mut e, &shared.health);
     e.finish();
     out
@@ -246,6 +248,46 @@ fn write_collection(e: &mut Encoder<'_>, report: &crate::Report) {
         "Memory cgroups in the last collection.",
     );
     e.sample("", None, report.snapshot.cgroups.len());
+}
+
+/// `memglass_oom_kills_total`: kills per victim, with whose limit was hit and what
+/// dominated. A victim's series appears with its first kill (at 1: use `increase(...) or
+/// (x unless x offset 10m)`, as the alert rules do) and stays an hour after its last.
+fn write_oom_kills(e: &mut Encoder<'_>, shared: &Shared) {
+    e.family(
+        "memglass_oom_kills",
+        Kind::Counter,
+        "OOM kills by victim since the agent started, with the scope whose limit was hit and what dominated.",
+    );
+    let Ok(kills) = shared.oom_kills.lock() else {
+        return;
+    };
+    for (key, count) in kills.iter() {
+        let labels = labels(&[
+            ("namespace", &key.namespace),
+            ("pod", &key.pod),
+            ("container", &key.container),
+            ("cgroup", &key.cgroup),
+            ("scope", &key.scope),
+            ("cause", &key.cause),
+        ]);
+        e.sample(&labels, None, count);
+    }
+}
+
+/// `memglass_node_info`: the node every series of this target belongs to.
+fn write_node_info(e: &mut Encoder<'_>, node: &crate::NodeLabels) {
+    e.family(
+        "memglass_node",
+        Kind::Info,
+        "The node this agent describes: its name, kernel release and cgroup version.",
+    );
+    let labels = labels(&[
+        ("node", &node.node),
+        ("kernel", &node.kernel),
+        ("cgroup_version", &node.cgroup_version),
+    ]);
+    e.sample(&labels, None, 1);
 }
 
 fn write_agent(e: &mut Encoder<'_>, health: &Health) {

@@ -12,7 +12,7 @@ use clap::Args;
 use memglass_agent::collector::{self, Collected, Schedule, Source};
 use memglass_agent::oom::KernelOom;
 use memglass_agent::store::{Store, Writer};
-use memglass_agent::{Config, Retention, Shared};
+use memglass_agent::{Config, NodeLabels, Retention, Shared};
 use memglass_analyse::eviction::{EvictionReport, Threshold};
 use memglass_analyse::sizing::SizingReport;
 
@@ -59,6 +59,26 @@ pub struct AgentArgs {
     pub simulate_history: Option<Duration>,
 }
 
+/// `memglass_node_info`'s labels: the node's name as the API source resolves it
+/// (`--node-name`, `$NODE_NAME`, the hostname), the kernel release and the memory
+/// hierarchy's version; empty where they cannot be had.
+fn node_labels(sources: &SourceArgs, identity: &IdentityArgs) -> NodeLabels {
+    let roots = memglass_kernel::Roots {
+        proc: sources.proc_root.clone(),
+        cgroup: sources.cgroup_root.clone(),
+    };
+    let kernel = std::fs::read_to_string(sources.proc_root.join("sys/kernel/osrelease"));
+    NodeLabels {
+        node: memglass_kube::node_name(identity.node_name.as_deref()).unwrap_or_default(),
+        kernel: kernel.map(|k| k.trim().to_owned()).unwrap_or_default(),
+        cgroup_version: match roots.memory_hierarchy().map(|h| h.version) {
+            Ok(memglass_kernel::cgroup::hierarchy::CgroupVersion::V1) => "1".into(),
+            Ok(memglass_kernel::cgroup::hierarchy::CgroupVersion::V2) => "2".into(),
+            Err(_) => String::new(),
+        },
+    }
+}
+
 /// A usage error: one line on stderr and exit code 2 (the scripting contract).
 fn usage(message: &str) -> ! {
     eprintln!("memglass: {message}");
@@ -103,6 +123,7 @@ pub fn run(sources: &SourceArgs, identity: &IdentityArgs, args: &AgentArgs) -> a
         token,
         flight_minutes: args.flight_minutes,
         eviction_threshold: args.eviction_threshold,
+        node: node_labels(sources, identity),
     };
     let mut writer = Writer::open(&db).with_context(|| "cannot open the history")?;
     let reader = Store::open(&db).with_context(|| "cannot open the history")?;
