@@ -29,6 +29,10 @@ pub struct LiveSource {
     kube: Option<(SourceArgs, IdentityArgs, Instant)>,
     /// What the files and the API said could not be had, at the start.
     warnings: Vec<String>,
+    /// Where `--cgroup-root` sits in this machine's live hierarchy, as the kernel prints
+    /// cgroup paths (None: the whole hierarchy, or a recorded tree). Such a subtree works
+    /// as a node of its own: its kills are those inside it, its paths start at it.
+    subtree: Option<String>,
 }
 
 impl LiveSource {
@@ -60,6 +64,10 @@ impl LiveSource {
             others: gathered.directory,
             kube,
             warnings: gathered.warnings,
+            subtree: sources.cgroup_root.as_deref().and_then(|dir| {
+                memglass_kernel::cgroup::hierarchy::kernel_path(&sources.proc_root, dir)
+                    .filter(|path| path != "/")
+            }),
         })
     }
 
@@ -80,8 +88,22 @@ impl LiveSource {
             None => Directory::new(),
         };
         directory.merge(self.others.clone());
-        let snapshot = memglass_analyse::snapshot(&sample, &identities, &directory);
+        let mut snapshot = memglass_analyse::snapshot(&sample, &identities, &directory);
+        if self.subtree.is_some() {
+            // The subtree's node counter is its root's (hierarchical) oom_kill, not
+            // /proc/vmstat's, which counts kills anywhere on the machine.
+            snapshot.node.oom_kill = snapshot
+                .cgroups
+                .iter()
+                .find(|c| c.is_root())
+                .and_then(|root| root.events.oom_kill);
+        }
         Ok((snapshot, directory))
+    }
+
+    /// Where `--cgroup-root` sits in the live hierarchy, when it is a subtree of it.
+    pub fn subtree(&self) -> Option<&str> {
+        self.subtree.as_deref()
     }
 
     /// The names known now, without asking anyone.

@@ -13,6 +13,7 @@ mod cluster_support;
 mod eviction;
 
 use std::collections::BTreeMap;
+use std::path::Path;
 use std::process::{Command, Stdio};
 
 use agent_support::*;
@@ -625,4 +626,104 @@ fn oom_kills_from_counters_without_the_kernel_log() {
     );
     let detail = agent.get(&format!("/api/v1/oom/{}", event["id"])).json();
     assert!(!detail["event"]["flight"].as_array().unwrap().is_empty());
+}
+
+/// `--cgroup-root` on a live subtree works as a node of its own (what a cluster test's
+/// "node" is, and what an agent in a cgroup namespace sees): its paths start at it, the
+/// kernel log's paths are mapped into it, and a kill outside it is not its own.
+#[test]
+fn a_live_subtree_is_a_node_of_its_own() {
+    let cg = TestCgroup::new();
+    let limit = if cg.is_v2() {
+        "memory.max"
+    } else {
+        "memory.limit_in_bytes"
+    };
+    let uid = |n: u32| format!("{n:08x}-5555-4666-8777-{:012x}", std::process::id());
+    let container = |node: &str, n: u32| {
+        cg.child(&format!(
+            "{node}/kubepods/burstable/pod{}/{:064x}",
+            uid(n),
+            u64::from(n) + 0x5b7
+        ))
+    };
+    let (ours, ours_full) = container("node-a", 1);
+    let (theirs, _) = container("node-b", 2);
+    for dir in [&ours, &theirs] {
+        cg.write(dir, limit, &(32 * MIB).to_string());
+    }
+    let (root, _) = cg.child("node-a");
+    let db = Scratch::new();
+    let agent = Agent::start(
+        &db.dir.join("h.db"),
+        &["--cgroup-root", root.to_str().unwrap()],
+    );
+    let relative = ours_full
+        .strip_prefix(&format!("{}/node-a", cg.path))
+        .unwrap();
+    let oom = |dir: &Path| {
+        let status = Command::new(workload_bin())
+            .arg("--cgroup")
+            .arg(dir)
+            .args(["--anon", "64M"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .unwrap();
+        assert!(
+            !status.success(),
+            "the workload should have been OOM-killed"
+        );
+    };
+    let node_kills = |agent: &Agent| {
+        let m = parse_metrics(&agent.get("/metrics").body);
+        m.iter()
+            .find(|((name, _), _)| name == "memglass_node_oom_kills_total")
+            .map(|(_, v)| *v)
+    };
+    agent.wait_collections(2);
+    assert_eq!(node_kills(&agent), Some(0.0), "no kill in the subtree yet");
+
+    // A kill in the other "node": not this agent's, from the log nor the counters.
+    oom(&theirs);
+    agent.wait_collections(3);
+    assert_eq!(
+        agent.get("/api/v1/oom").json()["events"],
+        serde_json::json!([]),
+        "a kill outside the subtree was taken for its own"
+    );
+    assert_eq!(node_kills(&agent), Some(0.0));
+
+    // A kill inside: its paths relative to the subtree, scope and names from them.
+    oom(&ours);
+    agent.wait_for(|a| {
+        !a.get("/api/v1/oom").json()["events"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    });
+    let events = agent.get("/api/v1/oom").json();
+    let event = &events["events"][0];
+    assert_eq!(event["cgroup"], relative, "{event}");
+    assert_eq!(event["oom_memcg"], relative, "{event}");
+    assert_eq!(event["scope"], "container", "{event}");
+    assert_eq!(event["pod_uid"], uid(1).as_str(), "{event}");
+    assert_eq!(event["kills"], 1, "{event}");
+    agent.wait_collections(1);
+    assert_eq!(node_kills(&agent), Some(1.0));
+    let m = parse_metrics(&agent.get("/metrics").body);
+    assert_eq!(
+        value(
+            &m,
+            "memglass_oom_kills_total",
+            relative,
+            &[("scope", "container")]
+        ),
+        Some(1.0)
+    );
+    assert!(
+        value(&m, "memglass_cgroup_memory_usage_bytes", "/", &[]).is_some(),
+        "the subtree's root is the node's root"
+    );
 }

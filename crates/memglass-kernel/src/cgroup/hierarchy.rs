@@ -94,6 +94,40 @@ pub fn detect(proc_root: &Path) -> Result<MemoryHierarchy> {
     })
 }
 
+/// Where `dir`, a directory of a live cgroup filesystem, sits in its hierarchy, in the
+/// form the kernel prints cgroup paths (`oom_memcg=`, `task_memcg=`): the mount's root
+/// joined with the directory's place under the mount point. None when no cgroup mount of
+/// `mountinfo` holds `dir` (a recorded tree). `dir` must be absolute and canonical.
+pub fn kernel_path_in(mountinfo: &str, dir: &Path) -> Option<String> {
+    crate::mounts::parse(mountinfo)
+        .into_iter()
+        .filter(|m| m.fstype == "cgroup" || m.fstype == "cgroup2")
+        .filter_map(|m| {
+            let below = dir.strip_prefix(&m.mount_point).ok()?;
+            Some((m.mount_point.len(), m.root, below.to_path_buf()))
+        })
+        .max_by_key(|(depth, _, _)| *depth)
+        .map(|(_, root, below)| {
+            let mut path = root.trim_end_matches('/').to_owned();
+            for part in below.iter() {
+                path.push('/');
+                path.push_str(&part.to_string_lossy());
+            }
+            if path.is_empty() {
+                "/".to_owned()
+            } else {
+                path
+            }
+        })
+}
+
+/// [`kernel_path_in`] this machine's `<proc>/self/mountinfo` for `dir` (made canonical).
+pub fn kernel_path(proc_root: &Path, dir: &Path) -> Option<String> {
+    let dir = std::fs::canonicalize(dir).ok()?;
+    let mountinfo = std::fs::read_to_string(proc_root.join("self/mountinfo")).ok()?;
+    kernel_path_in(&mountinfo, &dir)
+}
+
 /// Describe a directory given with `--cgroup-root`: tell v1 from v2 by what its root
 /// `memory.stat` holds (v1 prints hierarchical `total_*` keys, v2 prints `anon`), so a
 /// recorded tree needs nothing but the files memglass reads.
@@ -160,6 +194,29 @@ mod tests {
         let found = find_memory_hierarchy(text, |_| None).unwrap();
         assert_eq!(found.mount_root, "/kubepods/pod1");
         assert_eq!(found.mount_point, PathBuf::from("/sys/fs/cgroup x"));
+    }
+
+    /// This build machine's mountinfo (Linux 6.18, hybrid: v1 memory, cgroup2 unified).
+    #[test]
+    fn a_live_subtree_has_its_kernel_path() {
+        let text = "35 25 0:30 / /sys/fs/cgroup rw - tmpfs tmpfs ro,mode=755\n\
+                    38 35 0:33 / /sys/fs/cgroup/memory rw,nosuid - cgroup cgroup rw,memory\n\
+                    39 35 0:34 / /sys/fs/cgroup/unified rw - cgroup2 cgroup2 rw\n\
+                    51 27 254:1 / /var/tmp rw - ext4 /dev/vda rw\n";
+        let at = |dir: &str| kernel_path_in(text, Path::new(dir));
+        assert_eq!(at("/sys/fs/cgroup/memory").as_deref(), Some("/"));
+        assert_eq!(
+            at("/sys/fs/cgroup/memory/memglass-1/node-a").as_deref(),
+            Some("/memglass-1/node-a")
+        );
+        assert_eq!(at("/sys/fs/cgroup/unified/x").as_deref(), Some("/x"));
+        assert_eq!(at("/var/tmp/recorded"), None, "a recorded tree");
+        // A mount of a cgroup that is not the hierarchy's root (a container's view).
+        let text = "41 31 0:38 /kubepods/pod1 /sys/fs/cgroup rw - cgroup2 cgroup2 rw\n";
+        assert_eq!(
+            kernel_path_in(text, Path::new("/sys/fs/cgroup/c1")).as_deref(),
+            Some("/kubepods/pod1/c1")
+        );
     }
 
     #[test]

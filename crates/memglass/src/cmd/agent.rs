@@ -140,7 +140,7 @@ pub fn run(sources: &SourceArgs, identity: &IdentityArgs, args: &AgentArgs) -> a
     let kernel_log = if args.no_kernel_log {
         Err("--no-kernel-log".to_owned())
     } else {
-        kmsg::KernelLog::open(&sources.proc_root, resume.as_deref())
+        kmsg::KernelLog::open(&sources.proc_root, resume.as_deref(), source.live.subtree())
     };
     let oom_source = match kernel_log {
         Err(reason) if args.no_kernel_log => {

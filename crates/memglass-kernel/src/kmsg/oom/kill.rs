@@ -213,3 +213,32 @@ pub struct OomKill {
     /// The OOM reaper's line about the victim.
     pub reaped: Option<Reaped>,
 }
+
+impl OomKill {
+    /// The kill as an agent sees it whose root is the cgroup `subtree` (a kernel path such
+    /// as `/memglass-1/node-a`; `--cgroup-root` on a live subtree, which works as a node of
+    /// its own): cgroup paths made relative to it, a limit above it becomes `/` (for that
+    /// node, a limit above its root is the node's). None when the victim's cgroup is not
+    /// inside it, or not known: that kill is not this node's.
+    pub fn within(mut self, subtree: &str) -> Option<OomKill> {
+        let inside = |path: &str| -> Option<String> {
+            let root = subtree.trim_end_matches('/');
+            if root.is_empty() {
+                return Some(path.to_owned());
+            }
+            match path.strip_prefix(root) {
+                Some("") => Some("/".to_owned()),
+                Some(rest) if rest.starts_with('/') => Some(rest.to_owned()),
+                _ => None,
+            }
+        };
+        let or_root = |path: &str| inside(path).unwrap_or_else(|| "/".to_owned());
+        self.task_memcg = Some(inside(self.task_memcg.as_deref()?)?);
+        self.oom_memcg = self.oom_memcg.as_deref().map(or_root);
+        self.oom_group = self.oom_group.as_deref().and_then(inside);
+        for stats in &mut self.memcg_stats {
+            stats.path = or_root(&stats.path);
+        }
+        Some(self)
+    }
+}

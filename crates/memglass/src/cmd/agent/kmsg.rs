@@ -29,11 +29,19 @@ pub struct KernelLog {
     boot: Option<SystemTime>,
     /// Records overwritten before they were read, since the last call.
     pub overruns: usize,
+    /// The live subtree this agent's root is (`--cgroup-root`): only kills inside it are
+    /// its own, with paths relative to it.
+    subtree: Option<String>,
 }
 
 impl KernelLog {
-    /// Open /dev/kmsg; `resume` is what an earlier run stored ("<boot id> <seq>").
-    pub fn open(proc_root: &Path, resume: Option<&str>) -> Result<KernelLog, String> {
+    /// Open /dev/kmsg; `resume` is what an earlier run stored ("<boot id> <seq>");
+    /// `subtree`: the kernel path of the agent's root when it is a subtree.
+    pub fn open(
+        proc_root: &Path,
+        resume: Option<&str>,
+        subtree: Option<&str>,
+    ) -> Result<KernelLog, String> {
         let reader = KmsgReader::open(Path::new(DEV_KMSG), Start::Beginning).map_err(|e| {
             format!(
                 "{e} (the kernel log needs root, or CAP_SYSLOG when kernel.dmesg_restrict is 1)"
@@ -57,6 +65,7 @@ impl KernelLog {
             newest_usec: 0,
             boot,
             overruns: 0,
+            subtree: subtree.map(str::to_owned),
         })
     }
 
@@ -88,6 +97,10 @@ impl KernelLog {
             .filter(|kill| match (kill.seq, self.skip_through) {
                 (Some(seq), Some(done)) => seq > done,
                 _ => true,
+            })
+            .filter_map(|kill| match &self.subtree {
+                Some(subtree) => kill.within(subtree),
+                None => Some(kill),
             })
             .map(|kill| self.convert(kill, directory))
             .collect()
