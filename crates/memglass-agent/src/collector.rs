@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use memglass_analyse::eviction::{self, Threshold};
+use memglass_analyse::filecache::CacheHolder;
 use memglass_analyse::{sizing, Snapshot};
 use memglass_identify::Directory;
 
@@ -39,6 +40,18 @@ pub trait Source: Send {
         None
     }
 
+    /// The `holders` largest page-cache holders of `snapshot` with their `files` largest
+    /// files, measured now (`memglass_file_cache_bytes`); `None` when this source cannot
+    /// look (a recorded tree).
+    fn cache_holders(
+        &mut self,
+        _snapshot: &Snapshot,
+        _holders: usize,
+        _files: usize,
+    ) -> Option<Vec<CacheHolder>> {
+        None
+    }
+
     /// Called once a collection is published and stored (e.g. to return freed memory).
     fn after_collection(&mut self) {}
 
@@ -59,6 +72,20 @@ pub struct Schedule {
     pub flight_minutes: u32,
     /// kubelet's hard eviction threshold the signals are compared with.
     pub eviction_threshold: Threshold,
+    /// Which cached files are measured for `memglass_file_cache_bytes`, and how often.
+    pub file_cache: FileCacheSchedule,
+}
+
+/// The top files of the largest page-cache holders, measured every `every` collections
+/// (the first included): `holders` × `files` series at most; `holders` 0 turns it off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileCacheSchedule {
+    /// Leaf cgroups with processes, largest page cache first.
+    pub holders: usize,
+    /// Files per holder, largest cached first (64 KiB or more).
+    pub files: usize,
+    /// Collections between two measurements.
+    pub every: u64,
 }
 
 /// Collect forever (the thread ends with the process).
@@ -100,6 +127,12 @@ pub fn run(shared: &Arc<Shared>, mut writer: Writer, mut source: impl Source, sc
                 Health::add(&health.collections, 1);
                 Health::add(&health.vanished_cgroups, report.snapshot.vanished as u64);
                 health.count_gaps(&report.snapshot);
+                let files = schedule.file_cache;
+                if files.holders > 0 && (seq - 1) % files.every.max(1) == 0 {
+                    let measured =
+                        source.cache_holders(&report.snapshot, files.holders, files.files);
+                    shared.cache_holders.store(measured.map(Arc::new));
+                }
                 let kernel = source.kernel_ooms();
                 record(
                     shared,

@@ -148,6 +148,9 @@ pub struct Shared {
     pub oom_kills: Mutex<crate::oom::KillCounts>,
     /// Who this agent is (`memglass_node_info`).
     pub node: crate::config::NodeLabels,
+    /// The files behind the largest page-cache holders, as last measured
+    /// (`memglass_file_cache_bytes`; every few collections).
+    pub cache_holders: ArcSwapOption<Vec<memglass_analyse::filecache::CacheHolder>>,
     /// The per-file page-cache scanner, when the binary provides one.
     pub file_cache: std::sync::OnceLock<Box<dyn FileCache>>,
     /// The renderers of the eviction and requests documents, when the binary provides them.
@@ -204,6 +207,7 @@ impl Shared {
             oom_source: Mutex::new("cgroup counters".into()),
             oom_kills: Mutex::new(crate::oom::KillCounts::default()),
             node: config.node.clone(),
+            cache_holders: ArcSwapOption::const_empty(),
             file_cache: std::sync::OnceLock::new(),
             documents: std::sync::OnceLock::new(),
             file_cache_answers: Mutex::new(BTreeMap::new()),

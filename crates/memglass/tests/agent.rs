@@ -515,6 +515,96 @@ fn file_cache_of_a_cgroup() {
     assert_eq!(ours["deleted"], false);
 }
 
+/// `memglass_file_cache_bytes`: the largest files of the largest holders, bounded by the
+/// flags; on a subtree node so no other cgroup of the machine takes part.
+#[test]
+fn the_largest_cached_files_are_metrics() {
+    let cg = TestCgroup::new();
+    let (big, _, big_path, _) = pod_tree(&cg, 8);
+    let (small, _, small_path, _) = pod_tree(&cg, 9);
+    let scratch = Scratch::new();
+    let (mapped, read, dirty) = (
+        scratch.file("mapped.bin"),
+        scratch.file("read.bin"),
+        scratch.file("dirty.bin"),
+    );
+    // Mapped, so the kernel's own reclaim leaves it in the cache while we look.
+    let _big = Workload::start(
+        &big,
+        &args(&[
+            ("--map-file", format!("{mapped}:16M")),
+            ("--read-file", format!("{read}:1M")),
+            ("--open", read.clone()),
+        ]),
+    );
+    // Larger than the workload's own executable (4.5 MiB), which its holder also maps.
+    let _small = Workload::start(
+        &small,
+        &args(&[
+            ("--dirty", format!("{dirty}:8M")),
+            ("--open", dirty.clone()),
+        ]),
+    );
+    let db = Scratch::new();
+    let agent = Agent::start(
+        &db.dir.join("h.db"),
+        &[
+            "--cgroup-root",
+            cg.dir.to_str().unwrap(),
+            "--file-cache-every",
+            "1",
+            "--file-cache-holders",
+            "2",
+            "--file-cache-files",
+            "1",
+        ],
+    );
+    agent.wait_collections(2);
+    let m = parse_metrics(&agent.get("/metrics").body);
+    let relative = |path: &str| path.strip_prefix(&cg.path).unwrap().to_owned();
+    let file = |name: &str, cgroup: &str, path: &str| {
+        value(&m, name, &relative(cgroup), &[("file", path)]).map(|v| v as u64)
+    };
+    assert_close(
+        file("memglass_file_cache_bytes", &big_path, &mapped).expect("the mapped file"),
+        16 * MIB,
+        "cached",
+    );
+    assert_eq!(
+        file("memglass_file_cache_bytes", &big_path, &read),
+        None,
+        "one file per holder (--file-cache-files 1)"
+    );
+    let listed: Vec<_> = m
+        .iter()
+        .filter(|((name, _), _)| name.starts_with("memglass_file_cache"))
+        .collect();
+    let cached = file("memglass_file_cache_bytes", &small_path, &dirty)
+        .unwrap_or_else(|| panic!("the dirty file is not among {listed:?}"));
+    assert_close(cached, 8 * MIB, "cached");
+    let dirty_bytes = file("memglass_file_cache_dirty_bytes", &small_path, &dirty);
+    if memglass_kernel_has_cachestat() {
+        let dirty_bytes = dirty_bytes.expect("cachestat tells dirty bytes");
+        assert!(dirty_bytes > 0 && dirty_bytes <= cached, "{dirty_bytes}");
+    }
+    let series = m
+        .keys()
+        .filter(|(name, _)| name == "memglass_file_cache_bytes")
+        .count();
+    assert_eq!(series, 2, "two holders, one file each");
+}
+
+/// cachestat(2) arrived in Linux 6.5; before, mincore cannot tell dirty pages.
+fn memglass_kernel_has_cachestat() -> bool {
+    let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap();
+    let mut parts = release
+        .trim()
+        .split(['.', '-'])
+        .map(|p| p.parse::<u32>().unwrap_or(0));
+    let (major, minor) = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
+    (major, minor) >= (6, 5)
+}
+
 #[test]
 fn names_from_a_recorded_pod_list_label_the_metrics() {
     // Pod UIDs and container ids of a real kubeadm 1.28 node's pod list (as tests/kube.rs).

@@ -100,6 +100,9 @@ pub fn render(shared: &Shared, format: Format) -> String {
             .collect();
         eviction::write_eviction(&mut e, &report.eviction, &by_path);
         eviction::write_sizing(&mut e, &report.sizing, &by_path);
+        if let Some(holders) = shared.cache_holders.load_full() {
+            write_file_cache(&mut e, &holders, &by_path);
+        }
         write_collection(&mut e, report);
     }
     write_oom_kills(&mut e, shared);
@@ -248,6 +251,43 @@ fn write_collection(e: &mut Encoder<'_>, report: &crate::Report) {
         "Memory cgroups in the last collection.",
     );
     e.sample("", None, report.snapshot.cgroups.len());
+}
+
+/// `memglass_file_cache_bytes` and `memglass_file_cache_dirty_bytes`: the largest files
+/// of the largest page-cache holders, as last measured (holders that vanished since are
+/// left out). Dirty bytes only where the kernel tells them (cachestat, Linux 6.5+).
+fn write_file_cache(
+    e: &mut Encoder<'_>,
+    holders: &[memglass_analyse::filecache::CacheHolder],
+    by_path: &eviction::LabelsByPath<'_>,
+) {
+    let series = || {
+        holders.iter().flat_map(|holder| {
+            let cgroup = by_path.get(holder.cgroup.as_str());
+            holder.files.iter().filter_map(move |file| {
+                let file_label = labels(&[("file", &file.candidate.container_path)]);
+                Some((format!("{},{file_label}", cgroup?), &file.cache))
+            })
+        })
+    };
+    e.family(
+        "memglass_file_cache_bytes",
+        Kind::Gauge,
+        "Page cache of one of the largest files of one of the largest cache holders (cachestat or mincore).",
+    );
+    for (labels, cache) in series() {
+        e.sample(&labels, None, cache.cached);
+    }
+    e.family(
+        "memglass_file_cache_dirty_bytes",
+        Kind::Gauge,
+        "Dirty page cache of the same files, where the kernel tells it (cachestat).",
+    );
+    for (labels, cache) in series() {
+        if let Some(dirty) = cache.dirty {
+            e.sample(&labels, None, dirty);
+        }
+    }
 }
 
 /// `memglass_oom_kills_total`: kills per victim, with whose limit was hit and what

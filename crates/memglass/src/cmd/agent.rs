@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args;
-use memglass_agent::collector::{self, Collected, Schedule, Source};
+use memglass_agent::collector::{self, Collected, FileCacheSchedule, Schedule, Source};
 use memglass_agent::oom::KernelOom;
 use memglass_agent::store::{Store, Writer};
 use memglass_agent::{Config, NodeLabels, Retention, Shared};
@@ -53,6 +53,17 @@ pub struct AgentArgs {
     /// capacity (5%).
     #[arg(long, default_value = "100Mi", value_name = "QUANTITY|PERCENT", value_parser = crate::cmd::eviction::parse_threshold)]
     pub eviction_threshold: Threshold,
+    /// How many of the largest page-cache holders (leaf cgroups with processes) have their
+    /// largest files exported as `memglass_file_cache_bytes` (0: none).
+    #[arg(long, default_value_t = 10, value_name = "N")]
+    pub file_cache_holders: usize,
+    /// How many files per holder, largest cached first.
+    #[arg(long, default_value_t = 10, value_name = "N")]
+    pub file_cache_files: usize,
+    /// Collections between two measurements of those files (each takes a few ms per
+    /// holder; 6 at the default interval is once a minute).
+    #[arg(long, default_value_t = 6, value_name = "N")]
+    pub file_cache_every: u64,
     /// Benchmarks: before serving, fill the history with this much of copies of the
     /// first collection.
     #[arg(long, hide = true, value_name = "DURATION", value_parser = humantime::parse_duration)]
@@ -185,6 +196,11 @@ pub fn run(sources: &SourceArgs, identity: &IdentityArgs, args: &AgentArgs) -> a
         retention: config.retention,
         flight_minutes: config.flight_minutes,
         eviction_threshold: config.eviction_threshold,
+        file_cache: FileCacheSchedule {
+            holders: args.file_cache_holders,
+            files: args.file_cache_files,
+            every: args.file_cache_every.max(1),
+        },
     };
     let collector_shared = Arc::clone(&shared);
     std::thread::Builder::new()
@@ -288,6 +304,21 @@ impl Source for HostSource {
     fn kernel_ooms(&mut self) -> Option<Vec<KernelOom>> {
         let directory = self.live.directory();
         Some(self.kernel_log.as_mut()?.drain(&directory))
+    }
+
+    fn cache_holders(
+        &mut self,
+        snapshot: &memglass_analyse::Snapshot,
+        holders: usize,
+        files: usize,
+    ) -> Option<Vec<memglass_analyse::filecache::CacheHolder>> {
+        // Only this machine's processes can be asked which files they hold.
+        let live = self.live.roots.proc == std::path::Path::new("/proc")
+            && (self.live.roots.cgroup.is_none() || self.live.subtree().is_some());
+        if !live {
+            return None;
+        }
+        crate::cmd::snapshot::measure_holders(&self.live.roots, snapshot, holders, files)
     }
 
     fn after_collection(&mut self) {

@@ -89,6 +89,18 @@ fn cache_holders(
         proc: sources.proc_root.clone(),
         cgroup: None,
     };
+    measure_holders(&roots, snapshot, count, FILES_PER_HOLDER)
+}
+
+/// The `count` largest leaf page-cache holders of `snapshot` that have processes, each
+/// with its `files` largest files (64 KiB or more), measured now. `roots` must be this
+/// machine's (a live `--cgroup-root` subtree is); None when the hierarchy is not found.
+pub fn measure_holders(
+    roots: &Roots,
+    snapshot: &Snapshot,
+    count: usize,
+    files: usize,
+) -> Option<Vec<CacheHolder>> {
     let hierarchy = roots.memory_hierarchy().ok()?;
     let prober = Prober::new(rustix::param::page_size() as u64);
     let budget = Budget {
@@ -105,11 +117,11 @@ fn cache_holders(
         .filter(|(_, dir)| memglass_kernel::filecache::has_own_processes(dir))
         .take(count)
         .map(|(cgroup, dir)| {
-            let (files, gaps) =
+            let (found, gaps) =
                 memglass_kernel::filecache::scan_cgroup(&roots.proc, &dir, budget, &prober);
             CacheHolder {
                 cgroup: cgroup.path.clone(),
-                files: filecache::rank_files(files, Some(FILES_PER_HOLDER), MIN_CACHED),
+                files: filecache::rank_files(found, Some(files), MIN_CACHED),
                 warnings: gaps.into_iter().map(|g| g.message).collect(),
             }
         })
