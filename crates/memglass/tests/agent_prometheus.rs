@@ -5,9 +5,7 @@
 
 mod agent_support;
 
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
-
+use agent_support::prometheus::Prometheus;
 use agent_support::*;
 use memglass_testkit::{Scratch, TestCgroup, Workload};
 
@@ -31,56 +29,8 @@ fn prometheus_scrapes_the_agent_and_topk_names_the_container() {
     let token_file = dir.dir.join("token").display().to_string();
     let agent = Agent::start_with_token(&dir.dir.join("h.db"), &token_file, "prom-token");
 
-    let port = free_port();
-    let config = format!(
-        "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n\
-         scrape_configs:\n  - job_name: memglass\n    scrape_interval: 1s\n    scrape_timeout: 1s\n\
-         \x20   authorization:\n      credentials_file: {token_file}\n\
-         \x20   static_configs:\n      - targets: ['{}']\n",
-        agent.addr
-    );
-    std::fs::write(dir.dir.join("prometheus.yml"), config).unwrap();
-    let log = std::fs::File::create(dir.dir.join("prometheus.log")).unwrap();
-    let server = Started(
-        Command::new("/usr/bin/prometheus")
-            .arg(format!(
-                "--config.file={}",
-                dir.dir.join("prometheus.yml").display()
-            ))
-            .arg(format!(
-                "--storage.tsdb.path={}",
-                dir.dir.join("tsdb").display()
-            ))
-            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-            .arg("--log.level=warn")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .unwrap(),
-    );
-    let prometheus: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-    let log = || std::fs::read_to_string(dir.dir.join("prometheus.log")).unwrap_or_default();
-
-    // The target is up once Prometheus has scraped the agent with the token.
-    let deadline = Instant::now() + Duration::from_secs(90);
-    let up = loop {
-        assert!(
-            Instant::now() < deadline,
-            "target never up; prometheus log:\n{}",
-            log()
-        );
-        if let Some(body) = try_get(prometheus, "/api/v1/targets")
-            .filter(|r| r.status == 200)
-            .map(|r| r.json())
-        {
-            let active = &body["data"]["activeTargets"];
-            if active[0]["health"] == "up" {
-                break active[0].clone();
-            }
-        }
-        std::thread::sleep(Duration::from_millis(500));
-    };
+    let prometheus = Prometheus::start(&[agent.addr], Some(&token_file), &[]);
+    let up = prometheus.wait_up(1).remove(0);
     assert_eq!(up["scrapeUrl"], format!("http://{}/metrics", agent.addr));
 
     // Only our two containers match the selector; the 96 MiB one is on top.
@@ -89,21 +39,7 @@ fn prometheus_scrapes_the_agent_and_topk_names_the_container() {
         cg.path
     );
     let query = format!("topk(1, memglass_cgroup_memory_working_set_kubelet_bytes{selector})");
-    let path = format!("/api/v1/query?query={}", urlencode(&query));
-    let result = loop {
-        assert!(
-            Instant::now() < deadline,
-            "no answer to {query}; log:\n{}",
-            log()
-        );
-        let answer = http_get(prometheus, &path, &[]).json();
-        assert_eq!(answer["status"], "success", "{answer}");
-        let result = answer["data"]["result"].as_array().unwrap().clone();
-        if !result.is_empty() {
-            break result;
-        }
-        std::thread::sleep(Duration::from_millis(500));
-    };
+    let result = prometheus.query_until_some(&query);
     assert_eq!(result.len(), 1, "{result:?}");
     let metric = &result[0]["metric"];
     assert_eq!(metric["cgroup"], big.as_str(), "{result:?}");
@@ -115,17 +51,10 @@ fn prometheus_scrapes_the_agent_and_topk_names_the_container() {
 
     // Counters and the pod's aggregate are queryable too.
     let pod_query = format!("memglass_cgroup_memory_bytes{{type=\"anon\",cgroup=\"{pod_path}\"}}");
-    let answer = http_get(
-        prometheus,
-        &format!("/api/v1/query?query={}", urlencode(&pod_query)),
-        &[],
-    )
-    .json();
-    let pod_anon: f64 = answer["data"]["result"][0]["value"][1]
+    let pod_anon: f64 = prometheus.query(&pod_query)[0]["value"][1]
         .as_str()
         .unwrap()
         .parse()
         .unwrap();
     assert_close(pod_anon as u64, 104 * MIB, "pod anon (both containers)");
-    drop(server);
 }

@@ -12,6 +12,8 @@ use std::time::{Duration, Instant};
 use memglass_testkit::memglass_bin;
 pub use memglass_testkit::{args, assert_close, MIB};
 
+pub mod prometheus;
+
 /// `memglass agent` running on 127.0.0.1 (port chosen by the kernel), killed on drop.
 pub struct Agent {
     child: Child,
