@@ -3,7 +3,8 @@
 //! Prometheus scraping a real agent: the named kubepods tree of tests/cluster_support, a
 //! file in one pod's page cache and a real OOM kill in one of its containers. Each panel
 //! must get series carrying the labels its legend names, and the values memglass's own
-//! JSON reports.
+//! JSON reports. The same Prometheus evaluates deploy/prometheus/rules.yaml: the OOM and
+//! near-limit alerts go off on the real workloads.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests: fail loudly
 
 mod agent_support;
@@ -140,7 +141,17 @@ fn every_panel_query_answers_on_a_real_prometheus() {
             "1",
         ],
     );
-    let prometheus = Prometheus::start(&[agent.addr], None, &[]);
+    // tight: its container at 40 MiB of a 44 MiB cgroup limit, above the 90% of the
+    // near-limit alert.
+    let tight = cluster.dir("tight").to_path_buf();
+    let tight_app = std::fs::read_dir(&tight)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.is_dir())
+        .unwrap();
+    cg.write(&tight_app, limit, &(44 * MIB).to_string());
+    let rules = repo().join("deploy/prometheus/rules.yaml");
+    let prometheus = Prometheus::start(&[agent.addr], None, &[rules.to_str().unwrap()]);
     prometheus.wait_up(1);
     let status = Command::new(workload_bin())
         .arg("--cgroup")
@@ -225,6 +236,23 @@ fn every_panel_query_answers_on_a_real_prometheus() {
         .find(|s| s["metric"]["file"] == file.as_str())
         .unwrap_or_else(|| panic!("{file} not in {files:?}"));
     assert_close(number(ours) as u64, 24 * MIB, "file cache in Prometheus");
+
+    // The alerts fire on the real workloads: the OOM kill at once, the near-limit one
+    // pending (its `for: 5m` is promtool's to test).
+    let oom = prometheus.query_until_some(
+        "ALERTS{alertname=\"MemglassOOMKill\", alertstate=\"firing\", pod=\"roomy\"}",
+    );
+    assert_eq!(oom[0]["metric"]["scope"], "container", "{oom:?}");
+    assert_eq!(
+        oom[0]["metric"]["node"],
+        Value::Null,
+        "no node target label here"
+    );
+    let near = prometheus.query_until_some("ALERTS{alertname=\"MemglassContainerNearLimit\"}");
+    assert!(
+        near.iter().all(|a| a["metric"]["pod"] == "tight"),
+        "only tight is near its limit: {near:?}"
+    );
 
     let pie = prometheus.query(&expr_of("Memory of"));
     let roomy_report = snapshot["cgroups"]
