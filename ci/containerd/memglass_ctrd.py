@@ -189,21 +189,27 @@ def oci_arch():
             "ppc64el": "ppc64le", "s390x": "s390x", "riscv64": "riscv64"}.get(arch, arch)
 
 
-def build_image(name, layer_entries, image_config, comment):
+def build_image(name, layer_entries, image_config, comment, ref_name=None, created=None):
     """An OCI image layout as one tar archive (bytes), with one uncompressed layer.
 
     The layer is left uncompressed: its digest is then its diff ID, and the archive is
-    byte-for-byte the same whatever zlib is installed."""
+    byte-for-byte the same whatever zlib is installed. `ref_name` is the index's
+    org.opencontainers.image.ref.name (default: the tag); `created` (RFC 3339) goes into
+    the config and its history when given. ci/image builds memglass's image with this too."""
     arch = oci_arch()
     layer = make_tar(layer_entries)
     layer_digest = "sha256:" + sha256(layer)
-    config = canonical_json({
+    config = {
         "architecture": arch,
         "os": "linux",
         "config": image_config,
         "rootfs": {"type": "layers", "diff_ids": [layer_digest]},
         "history": [{"created_by": comment}],
-    })
+    }
+    if created is not None:
+        config["created"] = created
+        config["history"][0]["created"] = created
+    config = canonical_json(config)
     manifest = canonical_json({
         "schemaVersion": 2,
         "mediaType": "application/vnd.oci.image.manifest.v1+json",
@@ -212,7 +218,7 @@ def build_image(name, layer_entries, image_config, comment):
         "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar",
                     "digest": layer_digest, "size": len(layer)}],
     })
-    tag = name.rsplit(":", 1)[1]
+    tag = ref_name or name.rsplit(":", 1)[1]
     index = canonical_json({
         "schemaVersion": 2,
         "mediaType": "application/vnd.oci.image.index.v1+json",
