@@ -24,6 +24,7 @@ mounted under STATE_DIR, and removes STATE_DIR; it is safe to run twice.
 """
 
 import fcntl
+import gzip
 import hashlib
 import io
 import json
@@ -189,30 +190,41 @@ def oci_arch():
             "ppc64el": "ppc64le", "s390x": "s390x", "riscv64": "riscv64"}.get(arch, arch)
 
 
-def build_image(name, layer_entries, image_config, comment):
+def build_image(name, layer_entries, image_config, comment, ref_name=None, created=None,
+                gzip_layer=False):
     """An OCI image layout as one tar archive (bytes), with one uncompressed layer.
 
     The layer is left uncompressed: its digest is then its diff ID, and the archive is
-    byte-for-byte the same whatever zlib is installed."""
+    byte-for-byte the same whatever zlib is installed. `ref_name` is the index's
+    org.opencontainers.image.ref.name (default: the tag); `created` (RFC 3339) goes into
+    the config and its history when given. ci/image builds memglass's image with this too,
+    with `gzip_layer` (gzip level 9, mtime 0: the same bytes for the same zlib; the diff ID,
+    the uncompressed layer's digest, does not depend on zlib at all)."""
     arch = oci_arch()
     layer = make_tar(layer_entries)
     layer_digest = "sha256:" + sha256(layer)
-    config = canonical_json({
+    layer_blob = gzip.compress(layer, compresslevel=9, mtime=0) if gzip_layer else layer
+    layer_type = "application/vnd.oci.image.layer.v1.tar" + ("+gzip" if gzip_layer else "")
+    config = {
         "architecture": arch,
         "os": "linux",
         "config": image_config,
         "rootfs": {"type": "layers", "diff_ids": [layer_digest]},
         "history": [{"created_by": comment}],
-    })
+    }
+    if created is not None:
+        config["created"] = created
+        config["history"][0]["created"] = created
+    config = canonical_json(config)
     manifest = canonical_json({
         "schemaVersion": 2,
         "mediaType": "application/vnd.oci.image.manifest.v1+json",
         "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
                    "digest": "sha256:" + sha256(config), "size": len(config)},
-        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar",
-                    "digest": layer_digest, "size": len(layer)}],
+        "layers": [{"mediaType": layer_type,
+                    "digest": "sha256:" + sha256(layer_blob), "size": len(layer_blob)}],
     })
-    tag = name.rsplit(":", 1)[1]
+    tag = ref_name or name.rsplit(":", 1)[1]
     index = canonical_json({
         "schemaVersion": 2,
         "mediaType": "application/vnd.oci.image.index.v1+json",
@@ -229,7 +241,7 @@ def build_image(name, layer_entries, image_config, comment):
                ("index.json", "file", 0o644, index),
                ("blobs", "dir", 0o755, None),
                ("blobs/sha256", "dir", 0o755, None)]
-    for blob in (layer, config, manifest):
+    for blob in (layer_blob, config, manifest):
         entries.append((f"blobs/sha256/{sha256(blob)}", "file", 0o644, blob))
     return make_tar(entries), "sha256:" + sha256(manifest)
 

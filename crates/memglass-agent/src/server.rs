@@ -28,6 +28,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
     Router::new()
         .route("/", get(assets::index))
         .route("/assets/:name", get(assets::asset))
+        .route("/healthz", get(healthz))
         .merge(data)
         .fallback(api::not_found)
         .method_not_allowed_fallback(api::method_not_allowed)
@@ -50,6 +51,24 @@ async fn metrics_handler(State(shared): State<Arc<Shared>>, headers: HeaderMap) 
     let body = metrics::render(&shared, format);
     Health::add(&shared.health.scrapes, 1);
     ([(header::CONTENT_TYPE, format.content_type())], body).into_response()
+}
+
+/// For kubelet's probes, which cannot send a token from a Secret: only the status word of
+/// /api/v1/health (200 `ok`; 503 `starting` or `stale`), so it needs no token.
+async fn healthz(State(shared): State<Arc<Shared>>) -> Response {
+    let report = shared.latest();
+    let status = api::status(&shared, report.as_deref());
+    let code = if status == "ok" {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (
+        code,
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        format!("{status}\n"),
+    )
+        .into_response()
 }
 
 /// With a token configured, `/metrics` and `/api` need `Authorization: Bearer <token>`.

@@ -340,6 +340,23 @@ fn a_token_is_required_beyond_loopback_and_checked_when_given() {
     }
     // The dashboard's page holds no data and loads without the token.
     assert_eq!(agent.get("/").status, 200);
+    // Nor does /healthz (kubelet's probes cannot send a Secret): only the status word,
+    // 503 until the first collection, then 200 "ok".
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let health = agent.get("/healthz");
+        if health.status == 200 {
+            assert_eq!(health.body, "ok\n");
+            break;
+        }
+        assert_eq!(health.status, 503);
+        assert_eq!(health.body, "starting\n");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no collection in 60 s"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
 }
 
 #[test]

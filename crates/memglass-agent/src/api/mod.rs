@@ -107,6 +107,16 @@ async fn with_store<T: Send + 'static>(
     .map_err(ApiError::internal)?
 }
 
+/// `starting` (no collection yet), `stale` (the last one is older than three intervals)
+/// or `ok`: /api/v1/health's `status`, and all that /healthz tells.
+pub(crate) fn status(shared: &Shared, report: Option<&crate::Report>) -> &'static str {
+    match report {
+        None => "starting",
+        Some(r) if r.taken_at.elapsed().unwrap_or_default() > shared.interval * 3 => "stale",
+        Some(_) => "ok",
+    }
+}
+
 async fn health(State(shared): State<Arc<Shared>>) -> ApiResult {
     counted(&shared);
     let report = shared.latest();
@@ -117,11 +127,7 @@ async fn health(State(shared): State<Arc<Shared>>) -> ApiResult {
         .lock()
         .map(|s| s.clone())
         .unwrap_or_default();
-    let status = match &report {
-        None => "starting",
-        Some(r) if r.taken_at.elapsed().unwrap_or_default() > shared.interval * 3 => "stale",
-        Some(_) => "ok",
-    };
+    let status = status(&shared, report.as_deref());
     Ok(Json(json!({
         "status": status,
         "version": env!("CARGO_PKG_VERSION"),

@@ -46,6 +46,24 @@ pub struct MemoryHierarchy {
     pub mount_root: String,
 }
 
+/// The mount's root as a cgroup path. Inside a cgroup namespace (a container's, on cgroup
+/// v2) mountinfo shows roots relative to the namespace's own cgroup, so the host's
+/// /sys/fs/cgroup mounted into the container reads `/../../..`: a root made only of `..`
+/// is an ancestor of the namespace, and a cgroup filesystem mounted from the host is its
+/// hierarchy's root, so the paths are the host's.
+fn cgroup_root_of(mount: &Mount) -> String {
+    let only_up = mount
+        .root
+        .split('/')
+        .filter(|c| !c.is_empty())
+        .all(|c| c == "..");
+    if only_up {
+        "/".to_owned()
+    } else {
+        mount.root.clone()
+    }
+}
+
 /// Find the memory hierarchy from mountinfo text. `controllers_of` answers which
 /// controllers a cgroup2 mount point has (its root `cgroup.controllers`), so this
 /// function stays testable on recorded mountinfo.
@@ -64,7 +82,7 @@ pub fn find_memory_hierarchy(
         return Some(MemoryHierarchy {
             version: CgroupVersion::V1,
             mount_point: PathBuf::from(&mount.mount_point),
-            mount_root: mount.root.clone(),
+            mount_root: cgroup_root_of(mount),
         });
     }
     mounts
@@ -77,7 +95,7 @@ pub fn find_memory_hierarchy(
         .map(|mount| MemoryHierarchy {
             version: CgroupVersion::V2,
             mount_point: PathBuf::from(&mount.mount_point),
-            mount_root: mount.root.clone(),
+            mount_root: cgroup_root_of(mount),
         })
 }
 
@@ -104,7 +122,7 @@ pub fn kernel_path_in(mountinfo: &str, dir: &Path) -> Option<String> {
         .filter(|m| m.fstype == "cgroup" || m.fstype == "cgroup2")
         .filter_map(|m| {
             let below = dir.strip_prefix(&m.mount_point).ok()?;
-            Some((m.mount_point.len(), m.root, below.to_path_buf()))
+            Some((m.mount_point.len(), cgroup_root_of(&m), below.to_path_buf()))
         })
         .max_by_key(|(depth, _, _)| *depth)
         .map(|(_, root, below)| {
@@ -216,6 +234,22 @@ mod tests {
         assert_eq!(
             kernel_path_in(text, Path::new("/sys/fs/cgroup/c1")).as_deref(),
             Some("/kubepods/pod1/c1")
+        );
+    }
+
+    /// The host's cgroup2 mount seen from a child cgroup namespace (`unshare -C` in
+    /// /memglass-x/a/b of /sys/fs/cgroup/unified on the build machine, Linux 6.18): the
+    /// root reads `/../../..`, and the host's paths are what memglass must print.
+    #[test]
+    fn host_hierarchy_seen_from_a_cgroup_namespace() {
+        let text = "41 31 0:38 /../../.. /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw\n";
+        let found = find_memory_hierarchy(text, |_| Some("memory".into())).unwrap();
+        assert_eq!(found.mount_root, "/");
+        let text = "41 31 0:38 /../kubepods /sys/fs/cgroup rw,relatime - cgroup2 cgroup2 rw\n";
+        let found = find_memory_hierarchy(text, |_| Some("memory".into())).unwrap();
+        assert_eq!(
+            found.mount_root, "/../kubepods",
+            "not a root: kept as it is"
         );
     }
 
