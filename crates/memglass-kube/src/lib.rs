@@ -56,12 +56,14 @@ mod live;
 mod map;
 mod quantity;
 mod resources;
+mod watch;
 
 pub use error::{Error, Result};
 pub use json::{node_from_json, pods_from_json};
 pub use live::{fetch, node_name};
 pub use map::{directory_from_pods, node_info, pod_info};
 pub use quantity::{parse_memory, Quantity, QuantityError};
+pub use watch::{NodeWatch, PodEvent, WatchStatus, CHECK_EVERY, REPORTING_CONTROLLER};
 
 pub use memglass_identify::{ContainerInfo, Directory, NodeInfo, Origin, PodInfo};
 

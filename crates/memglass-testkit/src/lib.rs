@@ -11,6 +11,7 @@
 //! to the test executable's target directory.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test support: failing loudly is the point
 
+pub mod fake_api;
 pub mod tree;
 
 use std::io::{BufRead, BufReader};
