@@ -238,14 +238,15 @@ impl NodeWatch {
     }
 
     /// Wait up to `timeout` for the first complete lists of pods and node; true when
-    /// they arrived.
+    /// they arrived, false at once when the API failed first (the watch goes on retrying).
     pub fn wait_synced(&self, timeout: Duration) -> bool {
         let deadline = std::time::Instant::now() + timeout;
         loop {
-            if self.status().synced {
+            let status = self.status();
+            if status.synced {
                 return true;
             }
-            if std::time::Instant::now() >= deadline {
+            if status.errors > 0 || std::time::Instant::now() >= deadline {
                 return false;
             }
             std::thread::sleep(Duration::from_millis(20));
