@@ -47,7 +47,8 @@ fn recorded_proxy(pods: &Value) -> Value {
 /// A BestEffort pod's cgroups under `cg`: (container dir, container path, uid, container id).
 fn besteffort_pod(cg: &TestCgroup, n: u32) -> (PathBuf, String, String, String) {
     let uid = format!("{n:08x}-7777-4222-8333-{:012x}", std::process::id());
-    let id = format!("{:064x}", u64::from(n) + 0xfeed_0000);
+    // Unique per run: the kernel log still holds earlier runs' kills.
+    let id = format!("{:056x}{n:08x}", std::process::id());
     let (dir, path) = cg.child(&format!("kubepods/besteffort/pod{uid}/{id}"));
     (dir, path, uid, id)
 }
@@ -395,4 +396,69 @@ fn no_events_posts_nothing() {
         agent.get("/api/v1/health").json()["kube"]["events"]["enabled"],
         false
     );
+}
+
+#[test]
+fn the_pod_next_in_the_eviction_order_gets_one_event_near_the_threshold() {
+    let cg = TestCgroup::new();
+    let (dir, _, uid, id) = besteffort_pod(&cg, 5);
+    let _workload = Workload::start(&dir, &args(&[("--anon", "8M".into())]));
+    let pods = recorded("pods.json");
+    let api = FakeApi::start(&pods, &recorded("node.json"));
+    // kube-proxy is system-node-critical (never evicted): this one has no priority class.
+    let mut pod = derived_pod(&recorded_proxy(&pods), "kube-proxy-next", &uid, &id);
+    pod["spec"]["priority"] = serde_json::json!(0);
+    pod["spec"]["priorityClassName"] = Value::Null;
+    api.add_pod(pod);
+    let scratch = Scratch::new();
+    let kubeconfig = api.kubeconfig(&scratch.dir);
+    let cgroup_root = cg.dir.display().to_string();
+    // A threshold of 99% of the node's memory: memory.available is within 20% of it.
+    let agent = Agent::start_with_env(
+        &scratch.dir.join("h.db"),
+        &[
+            "--kube",
+            "--node-name",
+            NODE,
+            "--cgroup-root",
+            &cgroup_root,
+            "--eviction-threshold",
+            "99%",
+        ],
+        &[("KUBECONFIG", kubeconfig.as_os_str())],
+    );
+    let eviction_events = || -> Vec<Request> {
+        api.requests()
+            .into_iter()
+            .filter(|r| {
+                r.path().starts_with("/apis/events.k8s.io/")
+                    && r.json()["reason"] == "MemglassEvictionNext"
+            })
+            .collect()
+    };
+    within(Duration::from_secs(15), || !eviction_events().is_empty())
+        .unwrap_or_else(|| panic!("no event: {}", agent.get("/api/v1/eviction").body));
+    // Several collections later: still one event (it is repeated only every 5 minutes).
+    agent.wait_collections(3);
+    let posted = eviction_events();
+    assert_eq!(posted.len(), 1, "{posted:?}");
+    assert_eq!(posted[0].method, "POST");
+    let event = posted[0].json();
+    let next = agent.get("/api/v1/eviction").json()["next"].clone();
+    assert_eq!(next["pod"], "kube-proxy-next", "{next}");
+    assert_eq!(event["regarding"]["kind"], "Pod");
+    assert_eq!(event["regarding"]["namespace"], next["namespace"], "{next}");
+    assert_eq!(event["regarding"]["name"], next["pod"], "{next}");
+    assert_eq!(event["regarding"]["uid"], next["pod_uid"], "{next}");
+    let note = event["note"].as_str().unwrap();
+    eprintln!("eviction note: {note}");
+    assert!(
+        note.starts_with("Next in kubelet's memory eviction order: memory.available is ")
+            || note.starts_with(
+                "Next in kubelet's memory eviction order: allocatableMemory.available is "
+            ),
+        "{note}"
+    );
+    assert!(note.contains("; memglass warns within "), "{note}");
+    assert!(note.contains("This pod: working set "), "{note}");
 }

@@ -4,7 +4,8 @@
 //!
 //! - `MemglassOOMKill` (Warning) on the victim's pod for each OOM kill the agent records
 //!   (kernel log or counters): whose limit was hit (the scope), what dominated, the limit
-//!   and the peak.
+//!   and the peak. Kills more than [`OOM_LOOKBACK`] before the agent started are not
+//!   posted.
 //! - `MemglassEvictionNext` (Warning) on the pod that is next in kubelet's eviction order
 //!   while an eviction signal is near its threshold: available < threshold + margin, the
 //!   margin being `--event-eviction-margin` (a quantity, or a percentage of the threshold;
@@ -36,6 +37,10 @@ pub const REASON_EVICTION: &str = "MemglassEvictionNext";
 pub const BURST: u32 = 10;
 /// One more event may leave per this much time.
 pub const REFILL: Duration = Duration::from_secs(6);
+/// Kills older than this before the agent started (still in the kernel's ring buffer, or
+/// counted while it restarted) are recorded but not posted: the pod's events would show an
+/// old kill as new.
+pub const OOM_LOOKBACK: Duration = Duration::from_secs(300);
 /// While the same pod stays next under the same signal, the event is posted again this
 /// often (kube-rs' recorder then counts it in the series).
 pub const EVICTION_REPEAT: Duration = Duration::from_secs(300);
@@ -115,7 +120,7 @@ pub fn eviction_note(signal: &SignalReport, pod: &RankedPod, margin: Margin) -> 
         )
     } else {
         format!(
-            "{} above the hard threshold {} (memglass warns within {})",
+            "{} above the hard threshold {}; memglass warns within {}",
             b(signal.available.saturating_sub(signal.threshold)),
             b(signal.threshold),
             b(margin.bytes(signal.threshold))
@@ -238,6 +243,8 @@ pub struct EventSink {
     last_eviction: Option<((String, Signal), Instant)>,
     /// Events not posted for the rate limit (shared with the health handlers).
     pub dropped: Arc<AtomicU64>,
+    /// Unix seconds: kills before this are not posted (start − [`OOM_LOOKBACK`]).
+    oldest_kill: i64,
 }
 
 impl EventSink {
@@ -250,13 +257,16 @@ impl EventSink {
             },
             last_eviction: None,
             dropped: Arc::new(AtomicU64::new(0)),
+            oldest_kill: memglass_agent::shared::unix_seconds(std::time::SystemTime::now())
+                - OOM_LOOKBACK.as_secs() as i64,
         }
     }
 
     /// Post what this collection calls for.
     pub fn collected(&mut self, live: &LiveSource, eviction: &EvictionReport, ooms: &[OomEvent]) {
         let now = Instant::now();
-        for event in ooms {
+        let oldest = self.oldest_kill;
+        for event in ooms.iter().filter(|e| e.time >= oldest) {
             let (Some(note), Some(uid)) = (oom_note(event), event.pod_uid.clone()) else {
                 continue;
             };
@@ -428,7 +438,7 @@ mod tests {
         assert_eq!(
             eviction_note(s, p, margin),
             "Next in kubelet's memory eviction order: memory.available is 110.0 MiB on / \
-             (10.0 MiB above the hard threshold 100.0 MiB (memglass warns within 20.0 MiB)). \
+             (10.0 MiB above the hard threshold 100.0 MiB; memglass warns within 20.0 MiB). \
              This pod: working set 300.0 MiB is 200.0 MiB over its memory request 100.0 MiB, \
              priority 0. kubelet ranks pods by usage above request, then lower priority, then \
              usage − request."
