@@ -124,7 +124,24 @@ fn new_pods_are_named_within_seconds_also_after_the_api_comes_back() {
             && labels.get("node").map(String::as_str) == Some(NODE)
             && *v == 1.0
     ));
-    promtool_passes(&agent.get("/metrics").body);
+    let scrape = agent.get("/metrics").body;
+    promtool_passes(&scrape);
+    // The API families are documented in docs/metrics.md (the contract).
+    let doc = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../docs/metrics.md"
+    ))
+    .unwrap();
+    for line in scrape
+        .lines()
+        .filter(|l| l.starts_with("# TYPE memglass_agent_kube"))
+    {
+        let name = line.split(' ').nth(2).unwrap();
+        assert!(
+            doc.contains(&format!("`{name}")),
+            "{name} is not in docs/metrics.md"
+        );
+    }
 
     // 2. The API server goes away: the agent keeps serving and says so.
     api.pause();
