@@ -103,6 +103,9 @@ pub struct PodEvent {
 struct Inner {
     directory: ArcSwap<Directory>,
     status: Mutex<WatchStatus>,
+    /// The last watch error was the server's own answer (e.g. 403 Forbidden), not a lost
+    /// connection: the check then cannot tell more than the watch (no flapping).
+    refused: std::sync::atomic::AtomicBool,
 }
 
 impl Inner {
@@ -113,6 +116,8 @@ impl Inner {
     }
 
     fn contact(&self) {
+        self.refused
+            .store(false, std::sync::atomic::Ordering::Relaxed);
         self.update(|s| {
             s.connected = true;
             s.last_contact = Some(SystemTime::now());
@@ -153,6 +158,7 @@ impl NodeWatch {
                 node: node.clone(),
                 ..WatchStatus::default()
             }),
+            refused: std::sync::atomic::AtomicBool::new(false),
         });
         let (stop, stopped) = tokio::sync::oneshot::channel();
         let (event_tx, event_rx) = tokio::sync::mpsc::channel(EVENT_QUEUE);
@@ -333,7 +339,12 @@ async fn watch(client: kube::Client, node: &str, inner: &Inner) {
             Watched::Node => &mut node_listed,
         };
         match event {
-            Err(error) => inner.failed(format!("watch: {}", causes(&error))),
+            Err(error) => {
+                inner
+                    .refused
+                    .store(refused(&error), std::sync::atomic::Ordering::Relaxed);
+                inner.failed(format!("watch: {}", causes(&error)));
+            }
             Ok(kind) => {
                 inner.contact();
                 if kind == Kind::InitDone {
@@ -347,6 +358,16 @@ async fn watch(client: kube::Client, node: &str, inner: &Inner) {
                 }
             }
         }
+    }
+}
+
+/// The server answered the watch with an error status (as opposed to: no answer).
+fn refused(error: &watcher::Error) -> bool {
+    match error {
+        watcher::Error::InitialListFailed(e)
+        | watcher::Error::WatchStartFailed(e)
+        | watcher::Error::WatchFailed(e) => matches!(e, kube::Error::Api(_)),
+        watcher::Error::WatchError(_) | watcher::Error::NoResourceVersion => true,
     }
 }
 
@@ -398,9 +419,10 @@ fn publish(pods: &Store<Pod>, nodes: &Store<Node>, inner: &Inner) {
     });
 }
 
-/// While the watch fails, ask the API (one pod of this node: the permission the watch
-/// needs) every [`CHECK_EVERY`], so `connected` turns true when the server answers even if
-/// nothing on the node changed.
+/// While the watch fails for want of an answer, ask the API (one pod of this node) every
+/// [`CHECK_EVERY`], so `connected` turns true when the server answers again even if
+/// nothing on the node changed. Not after the server refused the watch (403, a bad
+/// request…): only the watch itself can tell that it is allowed again.
 async fn check(client: kube::Client, node: &str, inner: &Inner) {
     let pods: Api<Pod> = Api::all(client);
     let params = ListParams::default()
@@ -409,7 +431,7 @@ async fn check(client: kube::Client, node: &str, inner: &Inner) {
     loop {
         tokio::time::sleep(CHECK_EVERY).await;
         let connected = inner.status.lock().map(|s| s.connected).unwrap_or(true);
-        if connected {
+        if connected || inner.refused.load(std::sync::atomic::Ordering::Relaxed) {
             continue;
         }
         let answer = tokio::time::timeout(CHECK_EVERY * 5, pods.list(&params)).await;
