@@ -52,7 +52,12 @@ pub trait Source: Send {
         None
     }
 
-    /// Called once a collection is published and stored (e.g. to return freed memory).
+    /// Called once a collection is published and stored, with the OOM kills it revealed
+    /// (as stored, ids set): the seam for sinks outside the agent, such as the binary's
+    /// Kubernetes Events.
+    fn published(&mut self, _report: &Report, _ooms: &[OomEvent]) {}
+
+    /// Called after every collection, failed or not (e.g. to return freed memory).
     fn after_collection(&mut self) {}
 
     /// Resident memory of this process, for the agent's health (bytes).
@@ -134,7 +139,7 @@ pub fn run(shared: &Arc<Shared>, mut writer: Writer, mut source: impl Source, sc
                     shared.cache_holders.store(measured.map(Arc::new));
                 }
                 let kernel = source.kernel_ooms();
-                record(
+                let ooms = record(
                     shared,
                     &mut writer,
                     &mut watch,
@@ -143,6 +148,7 @@ pub fn run(shared: &Arc<Shared>, mut writer: Writer, mut source: impl Source, sc
                     kernel,
                     &schedule,
                 );
+                source.published(&report, &ooms);
             }
             Err(error) => {
                 Health::add(&shared.health.collection_errors, 1);
@@ -171,7 +177,7 @@ pub fn run(shared: &Arc<Shared>, mut writer: Writer, mut source: impl Source, sc
     }
 }
 
-/// Store one collection and the OOM kills it revealed.
+/// Store one collection and the OOM kills it revealed; returns those kills.
 fn record(
     shared: &Shared,
     writer: &mut Writer,
@@ -180,7 +186,7 @@ fn record(
     before: Option<&Snapshot>,
     kernel: Option<Vec<KernelOom>>,
     schedule: &Schedule,
-) {
+) -> Vec<OomEvent> {
     let health = &shared.health;
     let t = report.unix_seconds();
     match writer.write(t, &report.snapshot) {
@@ -207,6 +213,7 @@ fn record(
         }
         kills.expire(t);
     }
+    let mut stored = Vec::with_capacity(events.len());
     for mut event in events {
         if let Some(path) = &event.cgroup {
             let from = event.time - i64::from(schedule.flight_minutes) * 60;
@@ -216,15 +223,21 @@ fn record(
                 .unwrap_or_default();
         }
         match writer.insert_oom(&event) {
-            Ok(_) => Health::add(&health.oom_events, 1),
+            Ok(id) => {
+                Health::add(&health.oom_events, 1);
+                event.id = Some(id);
+            }
             Err(error) => store_failed(health, &error),
         }
+        event.flight = Vec::new(); // stored; sinks get the event, not its history
+        stored.push(event);
     }
     if let Some(resume) = resume {
         if let Err(error) = writer.store().set_meta(KMSG_RESUME, &resume) {
             store_failed(health, &error);
         }
     }
+    stored
 }
 
 /// The `meta` key holding where the kernel-log reader resumes.

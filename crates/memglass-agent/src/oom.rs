@@ -71,6 +71,11 @@ pub struct OomEvent {
     pub shmem_rss: Option<u64>,
     /// The limit that was hit, at the last sample before the kill.
     pub limit: Option<u64>,
+    /// The highest usage of the cgroup whose limit was hit: as the kernel printed it at
+    /// the kill (kernel log), else its memory.peak (v2) or max_usage_in_bytes (v1) at the
+    /// collection that saw the kill (counters). Null when unknown.
+    #[serde(default)]
+    pub peak: Option<u64>,
     /// What filled the memory whose limit was hit: anon, shmem, file or kernel.
     pub cause: Option<String>,
     /// Figures of that cgroup at the last sample before the kill.
@@ -110,6 +115,8 @@ pub struct KernelOom {
     pub cause: Option<String>,
     /// The limit that was hit, as the report printed it.
     pub limit: Option<u64>,
+    /// The usage of the hit counter as the report printed it (at the kill).
+    pub peak: Option<u64>,
     /// Victim's namespace, pod and container names, when known.
     pub names: (Option<String>, Option<String>, Option<String>),
     /// Where the reader resumes after this report (persisted once the event is stored, so
@@ -209,8 +216,15 @@ impl CounterWatch {
                     let hit = limit_hit(now, &cgroup.path, |p| {
                         delta(p, |c| c.ooms_local) + delta(p, |c| c.failcnt)
                     });
+                    let subject = hit.as_deref().unwrap_or(&cgroup.path);
+                    let peak = now
+                        .cgroups
+                        .iter()
+                        .find(|c| c.path == subject)
+                        .and_then(|c| c.memory.peak);
                     let mut event = event_for(time, OomSource::CgroupCounters, Some(cgroup), hit, before);
                     event.kills = kills;
+                    event.peak = peak;
                     event.note = note.map(str::to_owned);
                     events.push(event);
                 }
@@ -287,6 +301,7 @@ pub fn event_for(
         file_rss: None,
         shmem_rss: None,
         limit: subject.and_then(|s| s.memory.limit),
+        peak: None,
         cause: subject.and_then(cause),
         memory: subject.map(|s| point(time, s)),
         note: None,
@@ -329,6 +344,7 @@ pub fn from_kernel(report: &KernelOom, now: &Snapshot, before: Option<&Snapshot>
     if report.limit.is_some() {
         event.limit = report.limit;
     }
+    event.peak = report.peak;
     let (namespace, pod, container) = &report.names;
     event.namespace = namespace.clone().or(event.namespace);
     event.pod = pod.clone().or(event.pod);

@@ -155,6 +155,8 @@ pub struct Shared {
     pub file_cache: std::sync::OnceLock<Box<dyn FileCache>>,
     /// The renderers of the eviction and requests documents, when the binary provides them.
     pub documents: std::sync::OnceLock<Box<dyn Documents>>,
+    /// The Kubernetes API side (watch and events), when the binary asks the API.
+    pub kube: std::sync::OnceLock<Box<dyn KubeStatus>>,
     /// Recent answers of the scanner by cgroup path (it is costly: at most one scan per
     /// cgroup per [`FILE_CACHE_TTL`], and one at a time).
     pub file_cache_answers: Mutex<BTreeMap<String, (std::time::Instant, serde_json::Value)>>,
@@ -192,6 +194,44 @@ pub trait Documents: Send + Sync + std::fmt::Debug {
     ) -> std::result::Result<Vec<u8>, String>;
 }
 
+/// How the agent's use of the Kubernetes API is doing, read at request time (the `kube`
+/// object of /api/v1/health and the `memglass_agent_kube_*` metrics).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct KubeHealth {
+    /// The node whose pods are watched.
+    pub node: String,
+    /// The API server answered the last request (watch or check).
+    pub connected: bool,
+    /// Pods and node have been listed at least once.
+    pub synced: bool,
+    /// Unix seconds of the last answer from the API (null: never).
+    pub last_contact: Option<i64>,
+    /// Unix seconds of the last change of the names served (null: never).
+    pub last_update: Option<i64>,
+    /// The last watch error, one line.
+    pub last_error: Option<String>,
+    /// Watch errors so far (each followed by a retry after a backoff).
+    pub watch_errors: u64,
+    /// Pods of this node known from the API.
+    pub pods: u64,
+    /// Whether Kubernetes Events are posted.
+    pub events_enabled: bool,
+    /// Events created or added to a series.
+    pub events_posted: u64,
+    /// Events the API refused or that timed out.
+    pub events_failed: u64,
+    /// Events not posted: over the rate limit, or the queue was full.
+    pub events_dropped: u64,
+    /// The last event error, one line.
+    pub last_event_error: Option<String>,
+}
+
+/// The binary's Kubernetes API watch and event sink, as the handlers see them.
+pub trait KubeStatus: Send + Sync + std::fmt::Debug {
+    /// The current state.
+    fn health(&self) -> KubeHealth;
+}
+
 impl Shared {
     /// Shared state around a read connection to the history.
     pub fn new(store: Store, config: &crate::Config) -> Arc<Shared> {
@@ -210,6 +250,7 @@ impl Shared {
             cache_holders: ArcSwapOption::const_empty(),
             file_cache: std::sync::OnceLock::new(),
             documents: std::sync::OnceLock::new(),
+            kube: std::sync::OnceLock::new(),
             file_cache_answers: Mutex::new(BTreeMap::new()),
         })
     }

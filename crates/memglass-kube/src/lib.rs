@@ -2,8 +2,10 @@
 //! describes them, turned into the identify stage's [`Directory`] (names, owners, QoS class,
 //! priority, memory requests and limits) and [`NodeInfo`] (capacity and allocatable memory).
 //!
-//! Two inputs, one mapping path. [`fetch`] asks a live API server (kube-rs; kubeconfig or
-//! in-cluster service account) for this node's pods and the node; [`pods_from_json`] and
+//! Three inputs, one mapping path. [`fetch`] asks a live API server (kube-rs; kubeconfig or
+//! in-cluster service account) once for this node's pods and the node; [`NodeWatch`] watches
+//! them (kube-rs' `watcher` and `reflector`, on a thread of its own) and publishes the latest
+//! directory, and posts Kubernetes Events on pods ([`PodEvent`]); [`pods_from_json`] and
 //! [`node_from_json`] read `kubectl get pods -o json` / `kubectl get node NAME -o json` saved
 //! from a cluster (`--pods FILE`, `--node FILE`). Both parse into k8s-openapi's typed `Pod` and
 //! `Node` and go through [`directory_from_pods`] / [`node_info`].
@@ -56,12 +58,14 @@ mod live;
 mod map;
 mod quantity;
 mod resources;
+mod watch;
 
 pub use error::{Error, Result};
 pub use json::{node_from_json, pods_from_json};
 pub use live::{fetch, node_name};
 pub use map::{directory_from_pods, node_info, pod_info};
 pub use quantity::{parse_memory, Quantity, QuantityError};
+pub use watch::{NodeWatch, PodEvent, WatchStatus, CHECK_EVERY, REPORTING_CONTROLLER};
 
 pub use memglass_identify::{ContainerInfo, Directory, NodeInfo, Origin, PodInfo};
 

@@ -5,12 +5,15 @@
 //! - [`Workload`]: the `memglass-workload` helper running inside such a cgroup, killed
 //!   (by its PID, which we started) on drop.
 //! - [`Scratch`]: a directory for test files on a disk-backed filesystem, removed on drop.
+//! - [`fake_api::FakeApi`]: a stand-in Kubernetes API server on 127.0.0.1 (list, watch,
+//!   events) serving recorded objects, which can go away and come back on the same port.
 //!
 //! Binaries are found through `MEMGLASS_BIN`, `MEMGLASS_WORKLOAD_BIN` and
 //! `MEMGLASS_SCRATCH` when set (the v2 tier runs the suite inside a guest), otherwise next
 //! to the test executable's target directory.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test support: failing loudly is the point
 
+pub mod fake_api;
 pub mod tree;
 
 use std::io::{BufRead, BufReader};

@@ -40,8 +40,26 @@ pub fn gather(sources: &SourceArgs, args: &IdentityArgs) -> anyhow::Result<Gathe
             }
         }
     }
-    // Files given on the command line are the user's explicit wish: failing to read them
-    // is an error, not a warning.
+    directory.merge(files(args)?);
+    if wants_api(sources, args) {
+        let node = memglass_kube::node_name(args.node_name.as_deref()).ok();
+        match memglass_kube::fetch(node.as_deref(), KUBE_TIMEOUT) {
+            Ok(found) => directory.merge(found),
+            Err(error) => warnings.push(format!(
+                "Kubernetes API: {error} (requests, limits and priorities unavailable)"
+            )),
+        }
+    }
+    Ok(Gathered {
+        directory,
+        warnings,
+    })
+}
+
+/// The `--pods`/`--node` files (failing to read them is an error, not a warning: they are
+/// the user's explicit wish).
+pub fn files(args: &IdentityArgs) -> anyhow::Result<Directory> {
+    let mut directory = Directory::new();
     if let Some(path) = &args.pods {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("cannot read {}", path.display()))?;
@@ -64,19 +82,13 @@ pub fn gather(sources: &SourceArgs, args: &IdentityArgs) -> anyhow::Result<Gathe
         })?;
         directory.node = Some(node);
     }
+    Ok(directory)
+}
+
+/// Whether to ask the Kubernetes API: `--kube`, or inside a cluster (the service account's
+/// `KUBERNETES_SERVICE_HOST`) on the live tree (not a recorded `--cgroup-root`).
+pub fn wants_api(sources: &SourceArgs, args: &IdentityArgs) -> bool {
     let in_cluster =
         std::env::var_os("KUBERNETES_SERVICE_HOST").is_some() && sources.cgroup_root.is_none();
-    if args.kube || in_cluster {
-        let node = memglass_kube::node_name(args.node_name.as_deref()).ok();
-        match memglass_kube::fetch(node.as_deref(), KUBE_TIMEOUT) {
-            Ok(found) => directory.merge(found),
-            Err(error) => warnings.push(format!(
-                "Kubernetes API: {error} (requests, limits and priorities unavailable)"
-            )),
-        }
-    }
-    Ok(Gathered {
-        directory,
-        warnings,
-    })
+    args.kube || in_cluster
 }

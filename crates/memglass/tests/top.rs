@@ -364,3 +364,45 @@ fn cost_per_refresh() {
     );
     tmux.literal("q");
 }
+
+/// `memglass top --kube` gets the API's pods through the same watch as the agent: a pod
+/// created on the node while top runs shows up under its name.
+#[test]
+fn top_names_a_pod_created_while_it_runs() {
+    use memglass_testkit::fake_api::{derived_pod, FakeApi};
+    let fixtures = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../fixtures/kube/kubeadm-1.28-containerd/"
+    );
+    let read = |name: &str| -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(format!("{fixtures}{name}")).unwrap())
+            .unwrap()
+    };
+    let pods = read("pods.json");
+    let api = FakeApi::start(&pods, &read("node.json"));
+    let cg = TestCgroup::new();
+    let uid = format!("00000001-7777-4222-8333-{:012x}", std::process::id());
+    let id = format!("{:056x}00000009", std::process::id());
+    let (dir, _) = cg.child(&format!("kubepods/besteffort/pod{uid}/{id}"));
+    let _workload = Workload::start(&dir, &args(&[("--anon", "16M".into())]));
+    let kubeconfig = api.kubeconfig(&std::env::temp_dir());
+    let _remove = RemoveOnDrop(kubeconfig.clone());
+    let command = format!(
+        "KUBECONFIG={} {} --no-cri --kube --node-name k8s-controller-01 --cgroup-root {} top --interval 500ms",
+        kubeconfig.display(),
+        memglass_bin().display(),
+        cg.dir.display()
+    );
+    let tmux = Tmux::start("kube", &command);
+    tmux.wait_for("the first sample", |screen| screen.contains("NAME "));
+    let proxy = pods["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["metadata"]["name"] == "kube-proxy-p4jmn")
+        .unwrap();
+    api.add_pod(derived_pod(proxy, "kube-proxy-top", &uid, &id));
+    tmux.wait_for("the new pod's name", |screen| {
+        screen.contains("kube-proxy-top")
+    });
+}

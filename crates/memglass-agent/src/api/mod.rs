@@ -153,6 +153,26 @@ async fn health(State(shared): State<Arc<Shared>>) -> ApiResult {
         "last_error": h.error(),
         "database": {"path": shared.db_path.display().to_string(), "bytes": db_bytes},
         "token_required": shared.token.is_some(),
+        "kube": shared.kube.get().map(|k| {
+            let k = k.health();
+            json!({
+                "node": k.node,
+                "connected": k.connected,
+                "synced": k.synced,
+                "last_contact": k.last_contact.map(rfc3339),
+                "last_update": k.last_update.map(rfc3339),
+                "last_error": k.last_error,
+                "watch_errors": k.watch_errors,
+                "pods": k.pods,
+                "events": {
+                    "enabled": k.events_enabled,
+                    "posted": k.events_posted,
+                    "failed": k.events_failed,
+                    "dropped": k.events_dropped,
+                    "last_error": k.last_event_error,
+                },
+            })
+        }),
     })))
 }
 

@@ -108,6 +108,9 @@ pub fn render(shared: &Shared, format: Format) -> String {
     write_oom_kills(&mut e, shared);
     write_node_info(&mut e, &shared.node);
     write_agent(&mut e, &shared.health);
+    if let Some(kube) = shared.kube.get() {
+        write_kube(&mut e, &kube.health());
+    }
     e.finish();
     out
 }
@@ -408,4 +411,47 @@ fn write_agent(e: &mut Encoder<'_>, health: &Health) {
         "Resident memory of the agent process at the last collection.",
     );
     e.sample("", None, Health::get(&health.resident_bytes));
+}
+
+/// The Kubernetes API side, when the agent asks the API.
+fn write_kube(e: &mut Encoder<'_>, kube: &crate::KubeHealth) {
+    let node = labels(&[("node", &kube.node)]);
+    e.family(
+        "memglass_agent_kube_api_connected",
+        Kind::Gauge,
+        "1 when the Kubernetes API server answered the agent's last request (watch or check), else 0.",
+    );
+    e.sample(&node, None, u64::from(kube.connected));
+    e.family(
+        "memglass_agent_kube_api_last_contact_timestamp_seconds",
+        Kind::Gauge,
+        "Unix time of the last answer from the Kubernetes API server.",
+    );
+    if let Some(t) = kube.last_contact {
+        e.sample(&node, None, u64::try_from(t).unwrap_or(0));
+    }
+    e.family(
+        "memglass_agent_kube_watch_errors",
+        Kind::Counter,
+        "Errors of the pod and node watch (each followed by a retry after a backoff).",
+    );
+    e.sample(&node, None, kube.watch_errors);
+    e.family(
+        "memglass_agent_kube_pods",
+        Kind::Gauge,
+        "Pods of this node known from the Kubernetes API.",
+    );
+    e.sample(&node, None, kube.pods);
+    e.family(
+        "memglass_agent_kube_events",
+        Kind::Counter,
+        "Kubernetes Events by outcome: posted (created or added to a series), failed, dropped (rate limit or full queue).",
+    );
+    for (outcome, count) in [
+        ("posted", kube.events_posted),
+        ("failed", kube.events_failed),
+        ("dropped", kube.events_dropped),
+    ] {
+        e.sample(&labels(&[("outcome", outcome)]), None, count);
+    }
 }

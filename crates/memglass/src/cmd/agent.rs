@@ -19,6 +19,7 @@ use memglass_analyse::sizing::SizingReport;
 use crate::cli::{IdentityArgs, SourceArgs};
 use crate::live::LiveSource;
 
+mod events;
 mod filecache;
 mod kmsg;
 
@@ -64,6 +65,15 @@ pub struct AgentArgs {
     /// holder; 6 at the default interval is once a minute).
     #[arg(long, default_value_t = 6, value_name = "N")]
     pub file_cache_every: u64,
+    /// Do not post Kubernetes Events (`MemglassOOMKill`, `MemglassEvictionNext`). Events
+    /// are posted only when the agent asks the API (--kube, or inside a cluster).
+    #[arg(long)]
+    pub no_events: bool,
+    /// Post `MemglassEvictionNext` on the pod kubelet would evict next while an eviction
+    /// signal's available memory is below its threshold plus this margin: a quantity
+    /// (50Mi) or a percentage of the threshold (20% of 100Mi is 20Mi).
+    #[arg(long, default_value = "20%", value_name = "QUANTITY|PERCENT", value_parser = events::parse_margin)]
+    pub event_eviction_margin: events::Margin,
     /// Benchmarks: before serving, fill the history with this much of copies of the
     /// first collection.
     #[arg(long, hide = true, value_name = "DURATION", value_parser = humantime::parse_duration)]
@@ -140,13 +150,31 @@ pub fn run(sources: &SourceArgs, identity: &IdentityArgs, args: &AgentArgs) -> a
     let reader = Store::open(&db).with_context(|| "cannot open the history")?;
     let resume = reader.meta(collector::KMSG_RESUME).unwrap_or_default();
     let shared = Shared::new(reader, &config);
-    let live = LiveSource::new(sources, identity)?;
+    let live = LiveSource::new(sources, identity, !args.no_events)?;
     for warning in live.warnings() {
         eprintln!("memglass: warning: {warning}");
     }
+    let events = match live.kube_watch() {
+        Some(watch) => {
+            let sink =
+                (!args.no_events).then(|| events::EventSink::new(args.event_eviction_margin));
+            let _ = shared.kube.set(Box::new(events::KubeHealthSource {
+                watch,
+                events_enabled: sink.is_some(),
+                dropped: sink
+                    .as_ref()
+                    .map(|s| Arc::clone(&s.dropped))
+                    .unwrap_or_default(),
+            }));
+            sink
+        }
+        None => None,
+    };
     let mut source = HostSource {
+        api_away: live.kube_status().is_some_and(|s| !s.connected),
         live,
         kernel_log: None,
+        events,
     };
     let kernel_log = if args.no_kernel_log {
         Err("--no-kernel-log".to_owned())
@@ -286,14 +314,39 @@ fn default_db() -> Option<PathBuf> {
     Some(state.join("memglass/history.db"))
 }
 
-/// This machine, as the collector asks it: [`LiveSource`] and the kernel log.
+/// This machine, as the collector asks it: [`LiveSource`] and the kernel log; and the
+/// Kubernetes Events sink, fed with each published collection.
 struct HostSource {
     live: LiveSource,
     kernel_log: Option<kmsg::KernelLog>,
+    events: Option<events::EventSink>,
+    /// The API was away at the last collection (a warning was printed).
+    api_away: bool,
+}
+
+impl HostSource {
+    /// Say on stderr when the API goes away and when it is back (the names of the last
+    /// answer are served meanwhile).
+    fn report_api(&mut self) {
+        let Some(status) = self.live.kube_status() else {
+            return;
+        };
+        if !status.connected && !self.api_away && status.errors > 0 {
+            eprintln!("memglass: warning: {}", crate::live::api_away(&status));
+            self.api_away = true;
+        } else if status.connected && self.api_away {
+            eprintln!(
+                "memglass: Kubernetes API reachable again ({} pods on {})",
+                status.pods, status.node
+            );
+            self.api_away = false;
+        }
+    }
 }
 
 impl Source for HostSource {
     fn collect(&mut self) -> Result<Collected, String> {
+        self.report_api();
         let (snapshot, directory) = self.live.collect()?;
         Ok(Collected {
             snapshot,
@@ -319,6 +372,16 @@ impl Source for HostSource {
             return None;
         }
         crate::cmd::snapshot::measure_holders(&self.live.roots, snapshot, holders, files)
+    }
+
+    fn published(
+        &mut self,
+        report: &memglass_agent::Report,
+        ooms: &[memglass_agent::oom::OomEvent],
+    ) {
+        if let Some(sink) = &mut self.events {
+            sink.collected(&self.live, &report.eviction, ooms);
+        }
     }
 
     fn after_collection(&mut self) {

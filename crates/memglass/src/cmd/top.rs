@@ -38,7 +38,7 @@ pub fn run(sources: &SourceArgs, identity: &IdentityArgs, args: &TopArgs) -> any
     }
     // Bad --pods/--node files fail here, before the screen is taken over (and before
     // SIGINT is caught: Ctrl-C still ends a slow API question at once).
-    let source = LiveSource::new(sources, identity)?;
+    let source = LiveSource::new(sources, identity, false)?;
     // Signals end the loop like `q`, so the terminal is restored on the way out.
     let stop = Arc::new(AtomicBool::new(false));
     for signal in [

@@ -1,6 +1,6 @@
 //! Shared by the agent's tests: the real agent binary as a guard (killed by its PID on
 //! drop, also when a test fails), a tiny HTTP/1.1 client, and /metrics parsing.
-#![allow(clippy::unwrap_used, clippy::expect_used, dead_code)] // tests: fail loudly
+#![allow(clippy::unwrap_used, clippy::expect_used, dead_code, unused_imports)] // tests: fail loudly
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -24,6 +24,12 @@ pub struct Agent {
 impl Agent {
     /// Start the agent with `--listen 127.0.0.1:0 --db <db> --interval 1s` and `extra`.
     pub fn start(db: &Path, extra: &[&str]) -> Agent {
+        Agent::start_with_env(db, extra, &[])
+    }
+
+    /// The same with environment variables set for the agent (e.g. `KUBECONFIG`). Lines
+    /// before the "listening" one (warnings) are kept in `stderr`.
+    pub fn start_with_env(db: &Path, extra: &[&str], env: &[(&str, &std::ffi::OsStr)]) -> Agent {
         let mut child = Command::new(memglass_bin())
             .args([
                 "--no-cri",
@@ -36,30 +42,39 @@ impl Agent {
             .arg("--db")
             .arg(db)
             .args(extra)
+            .envs(env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
             .expect("start memglass agent");
         let mut stderr = BufReader::new(child.stderr.take().unwrap());
-        let mut line = String::new();
-        stderr.read_line(&mut line).unwrap();
-        let Some(addr) = line
-            .split("http://")
-            .nth(1)
-            .and_then(|rest| rest.split('/').next())
-            .and_then(|a| a.parse().ok())
-        else {
-            let _ = child.kill();
-            panic!("agent did not start: {line}");
+        let mut before = String::new();
+        let addr = loop {
+            let mut line = String::new();
+            if stderr.read_line(&mut line).unwrap_or(0) == 0 {
+                let _ = child.kill();
+                panic!("agent did not start: {before}");
+            }
+            if let Some(addr) = line
+                .split("http://")
+                .nth(1)
+                .and_then(|rest| rest.split('/').next())
+                .and_then(|a| a.parse().ok())
+            {
+                break addr;
+            }
+            before.push_str(&line);
         };
         // Keep draining stderr so the agent never blocks on a full pipe.
-        let log = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let log = std::sync::Arc::new(std::sync::Mutex::new(before));
         let sink = std::sync::Arc::clone(&log);
         std::thread::spawn(move || {
-            let mut rest = String::new();
-            let _ = stderr.read_to_string(&mut rest);
-            sink.lock().unwrap().push_str(&rest);
+            let mut line = String::new();
+            while stderr.read_line(&mut line).unwrap_or(0) > 0 {
+                sink.lock().unwrap().push_str(&line);
+                line.clear();
+            }
         });
         let agent = Agent {
             child,

@@ -133,6 +133,7 @@ impl KernelLog {
             scope: serde_name(&report.scope),
             cause: report.dominant.as_ref().and_then(serde_name),
             limit: report.limit_hit.as_ref().map(|l| l.limit),
+            peak: report.limit_hit.as_ref().map(|l| l.usage),
             names: (report.namespace, report.pod, report.container),
             resume,
         }
