@@ -10,8 +10,10 @@
 //! default backoff (0.8 s doubling to 30 s, with jitter, reset after 2 min without errors);
 //! a check that asks the API once every [`CHECK_EVERY`] while the watch is failing, so the
 //! status says when the server answers again; and, when asked for, the event recorder.
-//! Every change of either store rebuilds the [`Directory`] (the same mapping as [`fetch`])
-//! and publishes it through `arc-swap`: readers ([`NodeWatch::directory`]) never wait.
+//! Every change of either store rebuilds the [`Directory`] (the same mapping as [`fetch`],
+//! plus each container's previous instance, so that an OOM kill read after the restart it
+//! caused still names its container) and publishes it through `arc-swap`: readers
+//! ([`NodeWatch::directory`]) never wait.
 //!
 //! When the API server goes away, the last directory stays published and
 //! [`WatchStatus::connected`] turns false with the error; the watcher resumes from the last
@@ -34,7 +36,7 @@ use kube::runtime::{watcher, WatchStreamExt};
 use memglass_identify::{Directory, Origin};
 
 use crate::error::{causes, Error, Result};
-use crate::map::{node_info, pod_info, pod_label};
+use crate::map::{earlier_instances, node_info, pod_info, pod_label};
 
 /// While the watch fails, how often the API is asked whether it answers again.
 pub const CHECK_EVERY: Duration = Duration::from_secs(2);
@@ -398,7 +400,9 @@ fn publish(pods: &Store<Pod>, nodes: &Store<Node>, inner: &Inner) {
         match pod_info(&pod, &format!("pod {}", pod_label(&pod))) {
             Ok((info, containers)) => {
                 directory.add_pod(info);
-                for container in containers {
+                // After the current ones, so a current id always wins.
+                let earlier = earlier_instances(&pod, &containers);
+                for container in containers.into_iter().chain(earlier) {
                     directory.add_container(container);
                 }
             }
