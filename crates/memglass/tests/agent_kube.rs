@@ -362,21 +362,21 @@ fn an_oom_kill_posts_one_event_on_the_victims_pod_and_a_repeat_patches_it() {
         serde_json::json!(format!("containerd://{id}"));
     api.add_pod(restarted);
     agent.wait_collections(2);
-    let before = agent.get("/api/v1/oom").json()["events"]
-        .as_array()
-        .unwrap()
-        .len();
-    oom_kill(&dir);
-    within(Duration::from_secs(20), || {
+    // (Other tests kill in parallel: count only ours.)
+    let ours = |agent: &Agent| -> Vec<Value> {
         agent.get("/api/v1/oom").json()["events"]
             .as_array()
             .unwrap()
-            .len()
-            > before
-    })
-    .expect("the third kill is recorded");
-    let newest = agent.get("/api/v1/oom").json()["events"][0].clone();
-    assert_eq!(newest["cgroup"], path.as_str(), "{newest}");
+            .iter()
+            .filter(|e| e["cgroup"] == path.as_str())
+            .cloned()
+            .collect()
+    };
+    let before = ours(&agent).len();
+    oom_kill(&dir);
+    within(Duration::from_secs(20), || ours(&agent).len() > before)
+        .expect("the third kill is recorded");
+    let newest = ours(&agent)[0].clone();
     assert_eq!(newest["container"], "kube-proxy", "{newest}");
     assert_eq!(newest["pod"], "kube-proxy-oom", "{newest}");
     within(Duration::from_secs(20), || {
