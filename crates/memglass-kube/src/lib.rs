@@ -53,6 +53,7 @@
 #![deny(missing_docs)]
 
 mod error;
+mod events;
 mod json;
 mod live;
 mod map;
@@ -61,11 +62,12 @@ mod resources;
 mod watch;
 
 pub use error::{Error, Result};
+pub use events::{PodEvent, REPORTING_CONTROLLER};
 pub use json::{node_from_json, pods_from_json};
 pub use live::{fetch, node_name};
 pub use map::{directory_from_pods, node_info, pod_info};
 pub use quantity::{parse_memory, Quantity, QuantityError};
-pub use watch::{NodeWatch, PodEvent, WatchStatus, CHECK_EVERY, REPORTING_CONTROLLER};
+pub use watch::{NodeWatch, WatchStatus, CHECK_EVERY};
 
 pub use memglass_identify::{ContainerInfo, Directory, NodeInfo, Origin, PodInfo};
 

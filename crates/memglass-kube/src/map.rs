@@ -150,6 +150,42 @@ pub fn pod_info(pod: &Pod, object: &str) -> Result<(PodInfo, Vec<ContainerInfo>)
     Ok((info, containers))
 }
 
+/// The previous instance of each container that has one (`lastState.terminated.containerID`,
+/// the container before its last restart), as a container of the same name, pod and
+/// resources. Their cgroups are gone, so no cgroup is named by them; an OOM kill is: the
+/// kernel reports the killed container's id, and by the time its report is read the API
+/// may already show the restarted container's new id. Only the watch adds them (the
+/// one-shot paths describe what exists).
+pub(crate) fn earlier_instances(pod: &Pod, current: &[ContainerInfo]) -> Vec<ContainerInfo> {
+    let Some(status) = pod.status.as_ref() else {
+        return Vec::new();
+    };
+    let statuses = [
+        status.container_statuses.as_deref(),
+        status.init_container_statuses.as_deref(),
+    ];
+    let mut earlier = Vec::new();
+    for status in statuses.into_iter().flatten().flatten() {
+        let previous = status
+            .last_state
+            .as_ref()
+            .and_then(|s| s.terminated.as_ref())
+            .and_then(|t| container_id(t.container_id.as_deref()));
+        let (Some(previous), Some(now)) =
+            (previous, current.iter().find(|c| c.name == status.name))
+        else {
+            continue;
+        };
+        if previous != now.id {
+            earlier.push(ContainerInfo {
+                id: previous,
+                ..now.clone()
+            });
+        }
+    }
+    earlier
+}
+
 /// The node's name and memory.
 pub fn node_info(node: &Node) -> Result<NodeInfo> {
     let name = non_empty(node.metadata.name.as_deref()).ok_or_else(|| Error::Missing {
@@ -208,6 +244,37 @@ fn bytes(q: Option<Quantity>, object: &str, what: &str) -> Result<Option<u64>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn earlier_instances_keep_the_containers_name() {
+        let text = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../fixtures/kube/kubeadm-1.28-containerd/pods.json"
+        ))
+        .unwrap_or_default();
+        let list: k8s_openapi::List<Pod> = serde_json::from_str(&text).unwrap_or_default();
+        let etcd = list
+            .items
+            .iter()
+            .find(|p| p.metadata.name.as_deref() == Some("etcd-k8s-controller-01"));
+        let Some(etcd) = etcd else {
+            panic!("the recorded etcd pod");
+        };
+        let Ok((_, containers)) = pod_info(etcd, "etcd") else {
+            panic!("etcd maps");
+        };
+        let earlier = earlier_instances(etcd, &containers);
+        assert_eq!(earlier.len(), 1);
+        assert!(
+            earlier[0].id.starts_with("636168c87901"),
+            "{:?}",
+            earlier[0]
+        );
+        assert_eq!(earlier[0].name, "etcd");
+        assert_eq!(earlier[0].pod_uid, containers[0].pod_uid);
+        assert_eq!(earlier[0].memory_request, Some(100 << 20));
+        assert_eq!(earlier_instances(etcd, &[]), Vec::new());
+    }
 
     #[test]
     fn container_ids_lose_their_scheme() {

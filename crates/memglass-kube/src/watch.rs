@@ -1,6 +1,6 @@
 //! The long-running source: this node's pods and its Node object, watched through the API
-//! (kube-rs' `watcher` + `reflector`), published as the latest [`Directory`], and the
-//! Kubernetes Events memglass posts on pods.
+//! (kube-rs' `watcher` + `reflector`), published as the latest [`Directory`]; the same
+//! thread posts memglass's Kubernetes Events (`events.rs`).
 //!
 //! # Shape
 //!
@@ -10,8 +10,10 @@
 //! default backoff (0.8 s doubling to 30 s, with jitter, reset after 2 min without errors);
 //! a check that asks the API once every [`CHECK_EVERY`] while the watch is failing, so the
 //! status says when the server answers again; and, when asked for, the event recorder.
-//! Every change of either store rebuilds the [`Directory`] (the same mapping as [`fetch`])
-//! and publishes it through `arc-swap`: readers ([`NodeWatch::directory`]) never wait.
+//! Every change of either store rebuilds the [`Directory`] (the same mapping as [`fetch`],
+//! plus each container's previous instance, so that an OOM kill read after the restart it
+//! caused still names its container) and publishes it through `arc-swap`: readers
+//! ([`NodeWatch::directory`]) never wait.
 //!
 //! When the API server goes away, the last directory stays published and
 //! [`WatchStatus::connected`] turns false with the error; the watcher resumes from the last
@@ -26,24 +28,21 @@ use std::time::{Duration, SystemTime};
 
 use arc_swap::ArcSwap;
 use futures::StreamExt;
-use k8s_openapi::api::core::v1::{Node, ObjectReference, Pod};
+use k8s_openapi::api::core::v1::{Node, Pod};
 use kube::api::{Api, ListParams};
-use kube::runtime::events::{Event as KubeEvent, EventType, Recorder, Reporter};
+use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::reflector::{self, Store};
 use kube::runtime::{watcher, WatchStreamExt};
 use memglass_identify::{Directory, Origin};
 
 use crate::error::{causes, Error, Result};
-use crate::map::{node_info, pod_info, pod_label};
+use crate::events::{post_events, PodEvent, REPORTING_CONTROLLER};
+use crate::map::{earlier_instances, node_info, pod_info, pod_label};
 
 /// While the watch fails, how often the API is asked whether it answers again.
 pub const CHECK_EVERY: Duration = Duration::from_secs(2);
 /// Events waiting to be posted beyond this many are dropped (and counted).
 const EVENT_QUEUE: usize = 64;
-/// How long one event POST or PATCH may take.
-const EVENT_TIMEOUT: Duration = Duration::from_secs(10);
-/// The `reportingController` of memglass's events.
-pub const REPORTING_CONTROLLER: &str = "memglass";
 
 /// How the API side is doing, for the agent's health document and `/metrics`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -79,28 +78,9 @@ pub struct WatchStatus {
     pub last_event_error: Option<String>,
 }
 
-/// One event about a pod, as memglass posts it (events.k8s.io/v1).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PodEvent {
-    /// The pod's namespace.
-    pub namespace: String,
-    /// The pod's name.
-    pub name: String,
-    /// The pod's UID.
-    pub uid: String,
-    /// `Warning` when true, else `Normal`.
-    pub warning: bool,
-    /// `reason` (PascalCase, at most 128 characters), e.g. `MemglassOOMKill`.
-    pub reason: String,
-    /// `action` (PascalCase), e.g. `Explain`.
-    pub action: String,
-    /// `note`: the message `kubectl describe` shows (cut to 1 KiB).
-    pub note: String,
-}
-
 /// What the watch thread and its handle share.
 #[derive(Debug)]
-struct Inner {
+pub(crate) struct Inner {
     directory: ArcSwap<Directory>,
     status: Mutex<WatchStatus>,
     /// The last watch error was the server's own answer (e.g. 403 Forbidden), not a lost
@@ -109,7 +89,7 @@ struct Inner {
 }
 
 impl Inner {
-    fn update(&self, f: impl FnOnce(&mut WatchStatus)) {
+    pub(crate) fn update(&self, f: impl FnOnce(&mut WatchStatus)) {
         if let Ok(mut status) = self.status.lock() {
             f(&mut status);
         }
@@ -398,7 +378,9 @@ fn publish(pods: &Store<Pod>, nodes: &Store<Node>, inner: &Inner) {
         match pod_info(&pod, &format!("pod {}", pod_label(&pod))) {
             Ok((info, containers)) => {
                 directory.add_pod(info);
-                for container in containers {
+                // After the current ones, so a current id always wins.
+                let earlier = earlier_instances(&pod, &containers);
+                for container in containers.into_iter().chain(earlier) {
                     directory.add_container(container);
                 }
             }
@@ -438,79 +420,5 @@ async fn check(client: kube::Client, node: &str, inner: &Inner) {
         if let Ok(Ok(_)) = answer {
             inner.contact();
         }
-    }
-}
-
-/// Post queued events one at a time through kube-rs' recorder (which turns a repeat of
-/// the same reason on the same pod within its 6-minute cache into a series PATCH).
-async fn post_events(
-    recorder: Option<Recorder>,
-    mut queue: tokio::sync::mpsc::Receiver<PodEvent>,
-    inner: &Inner,
-) {
-    let Some(recorder) = recorder else {
-        return std::future::pending().await;
-    };
-    while let Some(event) = queue.recv().await {
-        let reference = ObjectReference {
-            api_version: Some("v1".into()),
-            kind: Some("Pod".into()),
-            namespace: Some(event.namespace.clone()),
-            name: Some(event.name.clone()),
-            uid: Some(event.uid.clone()),
-            ..ObjectReference::default()
-        };
-        let kube_event = KubeEvent {
-            type_: if event.warning {
-                EventType::Warning
-            } else {
-                EventType::Normal
-            },
-            reason: event.reason,
-            note: Some(truncate(event.note, 1024)),
-            action: event.action,
-            secondary: None,
-        };
-        let outcome =
-            tokio::time::timeout(EVENT_TIMEOUT, recorder.publish(&kube_event, &reference)).await;
-        let error = match outcome {
-            Ok(Ok(())) => None,
-            Ok(Err(error)) => Some(causes(&error)),
-            Err(_) => Some(format!("no answer within {EVENT_TIMEOUT:?}")),
-        };
-        inner.update(|s| match error {
-            None => s.events_posted += 1,
-            Some(error) => {
-                s.events_failed += 1;
-                s.last_event_error = Some(format!(
-                    "event {} on pod {}/{}: {error}",
-                    kube_event.reason, event.namespace, event.name
-                ));
-            }
-        });
-    }
-}
-
-/// At most `max` bytes, cut at a character boundary.
-fn truncate(mut text: String, max: usize) -> String {
-    if text.len() > max {
-        let mut end = max;
-        while !text.is_char_boundary(end) {
-            end -= 1;
-        }
-        text.truncate(end);
-    }
-    text
-}
-
-#[cfg(test)]
-mod tests {
-    use super::truncate;
-
-    #[test]
-    fn notes_are_cut_at_a_character_boundary() {
-        assert_eq!(truncate("abc".into(), 1024), "abc");
-        assert_eq!(truncate("aé".into(), 2), "a");
-        assert_eq!(truncate("x".repeat(2000), 1024).len(), 1024);
     }
 }

@@ -173,6 +173,36 @@ fn watch_names_new_pods_survives_the_server_going_away_and_posts_events() {
     let rv: u64 = resumed.param("resourceVersion").unwrap().parse().unwrap();
     assert!(rv > 22127, "resumed from {rv}");
 
+    // Away again, this time past the server's watch window: a pod is deleted and another
+    // created meanwhile; the resumed watch gets 410 Gone, lists again, and the directory
+    // is replaced as a whole (the deleted pod gone, the new one named).
+    api.pause();
+    assert!(within(Duration::from_secs(10), || !watch.status().connected).is_some());
+    assert!(api.delete_pod("kube-proxy-new2"));
+    let third_id = format!("{:064x}", 0xabc3u64);
+    api.add_pod(derived_pod(
+        recorded_proxy,
+        "kube-proxy-new3",
+        "11111111-2222-4333-8444-000000000003",
+        &third_id,
+    ));
+    api.expire_history();
+    api.resume();
+    let back = Instant::now();
+    let took = within(Duration::from_secs(40), || {
+        let directory = watch.directory();
+        directory.container(&third_id).is_some() && directory.container(&second_id).is_none()
+    })
+    .expect("relisted after 410 Gone");
+    eprintln!("server back past its window → relisted: {took:?}");
+    assert_eq!(watch.directory().len().0, 7);
+    let relisted = api
+        .requests()
+        .into_iter()
+        .filter(|r| r.at >= back && r.path() == "/api/v1/pods")
+        .any(|r| r.param("watch").is_none());
+    assert!(relisted, "a new list after 410 Gone");
+
     // Events: the first is created (POST), a repeat on the same pod and reason joins a
     // series (PATCH), another reason is a new event.
     let event = |reason: &str, note: &str| PodEvent {

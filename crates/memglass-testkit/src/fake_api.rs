@@ -12,9 +12,10 @@
 //!   `PATCH …/events/<name>` (200, the patch echoed), each recorded ([`FakeApi::requests`]);
 //! - `GET /version`.
 //!
-//! Resource versions count up from the recorded list's; one change log is kept whole, so
-//! a watch resumed from any version it handed out gets exactly what it missed (the real
-//! server answers 410 Gone only once its window has passed).
+//! Resource versions count up from the recorded list's; the change log is kept whole, so
+//! a watch resumed from any version it handed out gets exactly what it missed, until
+//! [`FakeApi::expire_history`]: then, as a real server whose window has passed, it answers
+//! an older version with 410 Gone (an ERROR watch event, reason Expired).
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test support: fail loudly
 
 use std::collections::BTreeMap;
@@ -69,6 +70,8 @@ struct State {
     requests: Vec<Request>,
     /// Bumped by pause: streams of an earlier generation end.
     generation: u64,
+    /// Watches from a resourceVersion below this get 410 Gone.
+    expired_through: u64,
 }
 
 #[derive(Debug)]
@@ -119,6 +122,7 @@ impl FakeApi {
                 log: Vec::new(),
                 requests: Vec::new(),
                 generation: 0,
+                expired_through: 0,
             }),
             changed: Condvar::new(),
         });
@@ -199,6 +203,31 @@ impl FakeApi {
         drop(state);
         self.shared.changed.notify_all();
         rv
+    }
+
+    /// Delete a pod (a DELETED watch event with a new resourceVersion); false when there is
+    /// no such pod.
+    pub fn delete_pod(&self, name: &str) -> bool {
+        let mut state = self.shared.state.lock().unwrap();
+        let Some(mut pod) = state.pods.remove(name) else {
+            return false;
+        };
+        state.rv += 1;
+        let rv = state.rv;
+        pod["metadata"]["resourceVersion"] = json!(rv.to_string());
+        state.log.push((rv, "pods", "DELETED", pod));
+        drop(state);
+        self.shared.changed.notify_all();
+        true
+    }
+
+    /// Forget the change log up to now, as a server whose watch window has passed: a watch
+    /// from an older resourceVersion gets `410 Gone` (an ERROR event with reason Expired),
+    /// and the client must list again.
+    pub fn expire_history(&self) {
+        let mut state = self.shared.state.lock().unwrap();
+        state.expired_through = state.rv;
+        state.log.clear();
     }
 
     /// Every request so far.
@@ -380,6 +409,18 @@ fn stream_watch(
     let end = Instant::now() + Duration::from_secs(timeout);
     let mut last_bookmark = Instant::now();
     let mut state = shared.state.lock().unwrap();
+    if sent_through < state.expired_through {
+        let gone = json!({"type": "ERROR", "object": {"kind": "Status", "apiVersion": "v1",
+            "metadata": {}, "status": "Failure",
+            "message": format!("too old resource version: {sent_through} ({})", state.expired_through),
+            "reason": "Expired", "code": 410}})
+        .to_string();
+        drop(state);
+        let chunk = format!("{:x}\r\n{gone}\n\r\n0\r\n\r\n", gone.len() + 1);
+        let _ = stream.write_all(chunk.as_bytes());
+        let _ = stream.shutdown(Shutdown::Both);
+        return;
+    }
     let matches = |state: &State, object: &Value| match resource {
         "pods" => {
             selector == format!("spec.nodeName={}", state.node_name)

@@ -352,10 +352,46 @@ fn an_oom_kill_posts_one_event_on_the_victims_pod_and_a_repeat_patches_it() {
         all[1].target
     );
     assert_eq!(all[1].json()["series"]["count"], 2);
+
+    // The API already shows the container restarted (a new id, ours as the last state's)
+    // when the kernel's report of the next kill is read: the kill still names it.
+    let mut restarted = derived_pod(&recorded_proxy(&pods), "kube-proxy-oom", &uid, &id);
+    let status = &mut restarted["status"]["containerStatuses"][0];
+    status["containerID"] = serde_json::json!(format!("containerd://{:064x}", 0xbeefu64));
+    status["lastState"]["terminated"]["containerID"] =
+        serde_json::json!(format!("containerd://{id}"));
+    api.add_pod(restarted);
+    agent.wait_collections(2);
+    // (Other tests kill in parallel: count only ours.)
+    let ours = |agent: &Agent| -> Vec<Value> {
+        agent.get("/api/v1/oom").json()["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["cgroup"] == path.as_str())
+            .cloned()
+            .collect()
+    };
+    let before = ours(&agent).len();
+    oom_kill(&dir);
+    within(Duration::from_secs(20), || ours(&agent).len() > before)
+        .expect("the third kill is recorded");
+    let newest = ours(&agent)[0].clone();
+    assert_eq!(newest["container"], "kube-proxy", "{newest}");
+    assert_eq!(newest["pod"], "kube-proxy-oom", "{newest}");
+    within(Duration::from_secs(20), || {
+        oom_event_requests(&api).len() >= 3
+    })
+    .expect("a third request");
+    let all = oom_event_requests(&api);
+    let methods: Vec<&str> = all.iter().map(|r| r.method.as_str()).collect();
+    assert_eq!(methods, ["POST", "PATCH", "PATCH"], "{all:?}");
+    assert_eq!(all[2].json()["series"]["count"], 3);
+
     let health = agent.get("/api/v1/health").json();
     assert_eq!(health["kube"]["events"]["enabled"], true);
     assert!(
-        health["kube"]["events"]["posted"].as_u64() >= Some(2),
+        health["kube"]["events"]["posted"].as_u64() >= Some(3),
         "{health}"
     );
     assert_eq!(health["kube"]["events"]["failed"], 0, "{health}");
