@@ -1,6 +1,6 @@
 //! Shared by the agent's tests: the real agent binary as a guard (killed by its PID on
 //! drop, also when a test fails), a tiny HTTP/1.1 client, and /metrics parsing.
-#![allow(clippy::unwrap_used, clippy::expect_used, dead_code)] // tests: fail loudly
+#![allow(clippy::unwrap_used, clippy::expect_used, dead_code, unused_imports)] // tests: fail loudly
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
