@@ -1,7 +1,7 @@
-//! Shared by the tier-4 tests that run pods through CRI (deploy_containerd.rs): the
-//! private containerd of ci/containerd/setup as a guard, kubelet's side of the CRI
-//! messages they need (field numbers of runtime.v1's api.proto), and a guard that stops
-//! and removes pod sandboxes.
+//! Shared by the tier-4 tests that run pods through CRI (containers.rs,
+//! deploy_containerd.rs): the private containerd of ci/containerd/setup as a guard,
+//! kubelet's side of the CRI messages they need (field numbers of runtime.v1's
+//! api.proto), and a guard that stops and removes pod sandboxes.
 #![allow(clippy::unwrap_used, dead_code)] // tests: a failed unwrap is a failed test
 
 use std::collections::HashMap;
