@@ -433,14 +433,19 @@ fn wait(what: &str, secs: u64, logs: &Path, name: &str, mut done: impl FnMut() -
 
 #[test]
 fn the_daemonset_runs_on_containerd_as_its_manifest_says() {
+    let t0 = Instant::now();
+    let phase = |what: &str| eprintln!("[{:6.1} s] {what}", t0.elapsed().as_secs_f64());
     let containerd = Containerd::start();
+    phase("containerd ready");
     let image = build_image();
+    phase("ci/image done");
     let privileged = daemonset("memglass.yaml");
     let image_name = privileged.spec.template.spec.as_ref().unwrap().containers[0]
         .image
         .clone()
         .unwrap();
     containerd.import(&image, &image_name);
+    phase("image imported");
     let cg = TestCgroup::new();
     let logs = Scratch::new();
     let trigger = Scratch::new();
@@ -519,6 +524,7 @@ fn the_daemonset_runs_on_containerd_as_its_manifest_says() {
         std::thread::sleep(Duration::from_millis(300));
     }
 
+    phase("workload pods filled");
     let profiles = [
         ("memglass.yaml", "agent-privileged", true, 1),
         ("memglass-unprivileged.yaml", "agent-unprivileged", false, 2),
@@ -565,6 +571,7 @@ fn the_daemonset_runs_on_containerd_as_its_manifest_says() {
         wait("a fresh collection", 60, &logs.dir, name, || {
             agent.seq() > seq
         });
+        phase(&format!("{file}: agent healthy, a fresh collection"));
         let inside = agent.json("/api/v1/snapshot");
         let after = host_snapshot();
         let host_count = before["cgroups"].as_array().unwrap().len() as i64;
@@ -637,6 +644,7 @@ fn the_daemonset_runs_on_containerd_as_its_manifest_says() {
                 !event.is_null()
             },
         );
+        phase(&format!("{file}: the OOM kill seen"));
         eprintln!("{file}: {event}");
         assert_eq!(event["pod_uid"], hog_uid.as_str(), "{file}");
         assert_eq!(event["cgroup"], hog.as_str(), "{file}");
@@ -686,6 +694,7 @@ fn the_daemonset_runs_on_containerd_as_its_manifest_says() {
             pod.grace
         );
         drop(stop);
+        eprintln!("{file}: the agent's log:\n{}", agent_log(&logs.dir, name));
     }
 
     // The reason for `privileged`: without it, /dev/kmsg cannot be opened.
