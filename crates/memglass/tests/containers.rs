@@ -6,165 +6,19 @@
 //! its containers. Everything is stopped and removed afterwards, also on failure.
 #![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
 
+mod cri_support;
+
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use memglass_cri::proto::{ContainerMetadata, ImageSpec, PodSandboxMetadata};
+use cri_support::{self as cri, call, Containerd, StopPods};
+use cri_support::{ContainerMetadata, ImageSpec, PodSandboxMetadata};
 use memglass_testkit::{memglass_bin, TestCgroup};
 use serde_json::Value;
 
 const MIB: u64 = 1 << 20;
-
-/// Kubelet-side CRI messages (only tests create pods; memglass itself only reads).
-mod cri {
-    use super::*;
-
-    #[derive(Clone, PartialEq, prost::Message)]
-    pub struct NamespaceOption {
-        /// POD = 0, CONTAINER = 1, NODE = 2.
-        #[prost(int32, tag = "1")]
-        pub network: i32,
-        #[prost(int32, tag = "2")]
-        pub pid: i32,
-        #[prost(int32, tag = "3")]
-        pub ipc: i32,
-    }
-    #[derive(Clone, PartialEq, prost::Message)]
-    pub struct LinuxSandboxSecurityContext {
-        #[prost(message, optional, tag = "1")]
-        pub namespace_options: Option<NamespaceOption>,
-    }
-    #[derive(Clone, PartialEq, prost::Message)]
-    pub struct LinuxPodSandboxConfig {
-        #[prost(string, tag = "1")]
-        pub cgroup_parent: String,
-        #[prost(message, optional, tag = "2")]
-        pub security_context: Option<LinuxSandboxSecurityContext>,
-    }
-    #[derive(Clone, PartialEq, prost::Message)]
-    pub struct PodSandboxConfig {
-        #[prost(message, optional, tag = "1")]
-        pub metadata: Option<PodSandboxMetadata>,
-        #[prost(string, tag = "2")]
-        pub hostname: String,
-        #[prost(string, tag = "3")]
-        pub log_directory: String,
-        #[prost(map = "string, string", tag = "6")]
-        pub labels: HashMap<String, String>,
-        #[prost(message, optional, tag = "8")]
-        pub linux: Option<LinuxPodSandboxConfig>,
-    }
-    #[derive(Clone, PartialEq, prost::Message)]
-    pub struct RunPodSandboxRequest {
-        #[prost(message, optional, tag = "1")]
-        pub config: Option<PodSandboxConfig>,
-    }
-    #[derive(Clone, PartialEq, prost::Message)]
-    pub struct RunPodSandboxResponse {
-        #[prost(string, tag = "1")]
-        pub pod_sandbox_id: String,
-    }
-    #[derive(Clone, PartialEq, prost::Message)]
-    pub struct LinuxContainerResources {
-        #[prost(int64, tag = "4")]
-        pub memory_limit_in_bytes: i64,
-    }
-    #[derive(Clone, PartialEq, prost::Message)]
-    pub struct LinuxContainerSecurityContext {
-        #[prost(message, optional, tag = "3")]
-        pub namespace_options: Option<NamespaceOption>,
-    }
-    #[derive(Clone, PartialEq, prost::Message)]
-    pub struct LinuxContainerConfig {
-        #[prost(message, optional, tag = "1")]
-        pub resources: Option<LinuxContainerResources>,
-        #[prost(message, optional, tag = "2")]
-        pub security_context: Option<LinuxContainerSecurityContext>,
-    }
-    #[derive(Clone, PartialEq, prost::Message)]
-    pub struct ContainerConfig {
-        #[prost(message, optional, tag = "1")]
-        pub metadata: Option<ContainerMetadata>,
-        #[prost(message, optional, tag = "2")]
-        pub image: Option<ImageSpec>,
-        #[prost(string, repeated, tag = "3")]
-        pub command: Vec<String>,
-        #[prost(string, repeated, tag = "4")]
-        pub args: Vec<String>,
-        #[prost(message, optional, tag = "15")]
-        pub linux: Option<LinuxContainerConfig>,
-    }
-    #[derive(Clone, PartialEq, prost::Message)]
-    pub struct CreateContainerRequest {
-        #[prost(string, tag = "1")]
-        pub pod_sandbox_id: String,
-        #[prost(message, optional, tag = "2")]
-        pub config: Option<ContainerConfig>,
-        #[prost(message, optional, tag = "3")]
-        pub sandbox_config: Option<PodSandboxConfig>,
-    }
-    #[derive(Clone, PartialEq, prost::Message)]
-    pub struct CreateContainerResponse {
-        #[prost(string, tag = "1")]
-        pub container_id: String,
-    }
-    #[derive(Clone, PartialEq, prost::Message)]
-    pub struct ContainerIdRequest {
-        #[prost(string, tag = "1")]
-        pub container_id: String,
-    }
-    #[derive(Clone, PartialEq, prost::Message)]
-    pub struct SandboxIdRequest {
-        #[prost(string, tag = "1")]
-        pub pod_sandbox_id: String,
-    }
-    #[derive(Clone, PartialEq, prost::Message)]
-    pub struct Empty {}
-}
-
-/// A private containerd, started by ci/containerd/setup and torn down on drop.
-struct Containerd {
-    state: PathBuf,
-    socket: PathBuf,
-}
-
-impl Containerd {
-    fn start() -> Containerd {
-        let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-        let state =
-            std::env::temp_dir().join(format!("memglass-containerd-{}", std::process::id()));
-        let output = Command::new(repo.join("ci/containerd/setup"))
-            .arg(&state)
-            .output()
-            .unwrap();
-        let stdout = String::from_utf8_lossy(&output.stdout);
-        let socket = stdout
-            .lines()
-            .find_map(|l| l.strip_prefix("CONTAINERD_SOCKET="))
-            .map(PathBuf::from);
-        let containerd = Containerd {
-            state,
-            socket: socket.clone().unwrap_or_default(),
-        };
-        assert!(
-            output.status.success() && socket.is_some(),
-            "ci/containerd/setup failed:\n{stdout}\n{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        containerd
-    }
-}
-
-impl Drop for Containerd {
-    fn drop(&mut self) {
-        let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-        let _ = Command::new(repo.join("ci/containerd/teardown"))
-            .arg(&self.state)
-            .status();
-    }
-}
 
 /// One pod as kubelet would create it.
 struct PodSpec<'a> {
@@ -180,21 +34,6 @@ struct PodSpec<'a> {
 struct RunningPod {
     sandbox_id: String,
     containers: Vec<(String, String)>, // (name, id)
-}
-
-async fn call<Req, Resp>(
-    client: &mut memglass_cri::Client,
-    method: &'static str,
-    request: Req,
-) -> Resp
-where
-    Req: prost::Message + Send + Sync + 'static,
-    Resp: prost::Message + Default + Send + Sync + 'static,
-{
-    client
-        .call(method, request)
-        .await
-        .unwrap_or_else(|e| panic!("{method}: {e}"))
 }
 
 async fn run_pod(
@@ -221,8 +60,10 @@ async fn run_pod(
             cgroup_parent: format!("{}/{}", cg.path, spec.parent),
             security_context: Some(cri::LinuxSandboxSecurityContext {
                 namespace_options: Some(node_namespaces()),
+                ..Default::default()
             }),
         }),
+        ..Default::default()
     };
     let sandbox: cri::RunPodSandboxResponse = call(
         client,
@@ -248,11 +89,14 @@ async fn run_pod(
             linux: Some(cri::LinuxContainerConfig {
                 resources: Some(cri::LinuxContainerResources {
                     memory_limit_in_bytes: *limit,
+                    ..Default::default()
                 }),
                 security_context: Some(cri::LinuxContainerSecurityContext {
                     namespace_options: Some(node_namespaces()),
+                    ..Default::default()
                 }),
             }),
+            ..Default::default()
         };
         let created: cri::CreateContainerResponse = call(
             client,
@@ -478,39 +322,4 @@ fn pods_created_through_cri_are_named_by_the_runtime() {
         mem(sidecar, "file") >= 7 * MIB,
         "the sidecar's file in its rootfs is page cache charged to it"
     );
-}
-
-/// Stop and remove the pods' sandboxes (and so their containers) through CRI.
-struct StopPods {
-    socket: PathBuf,
-    sandboxes: Vec<String>,
-}
-
-impl Drop for StopPods {
-    fn drop(&mut self) {
-        let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-        else {
-            return;
-        };
-        runtime.block_on(async {
-            let Ok(mut client) =
-                memglass_cri::Client::connect(&self.socket, Duration::from_secs(10)).await
-            else {
-                return;
-            };
-            for id in &self.sandboxes {
-                let request = cri::SandboxIdRequest {
-                    pod_sandbox_id: id.clone(),
-                };
-                let _: Result<cri::Empty, _> = client
-                    .call("/runtime.v1.RuntimeService/StopPodSandbox", request.clone())
-                    .await;
-                let _: Result<cri::Empty, _> = client
-                    .call("/runtime.v1.RuntimeService/RemovePodSandbox", request)
-                    .await;
-            }
-        });
-    }
 }
