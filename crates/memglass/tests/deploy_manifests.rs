@@ -10,7 +10,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use k8s_openapi::api::apps::v1::DaemonSet;
-use k8s_openapi::api::core::v1::{Container, Namespace, Secret, Service, ServiceAccount};
+use k8s_openapi::api::core::v1::{
+    ConfigMap, Container, Namespace, Secret, Service, ServiceAccount,
+};
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -80,6 +82,10 @@ struct Manifest {
     bindings: Vec<ClusterRoleBinding>,
     daemonsets: Vec<DaemonSet>,
     services: Vec<Service>,
+    config_maps: Vec<ConfigMap>,
+    /// Prometheus Operator objects (no typed crate): ServiceMonitor, PodMonitor,
+    /// PrometheusRule.
+    monitoring: Vec<Value>,
 }
 
 fn parse(path: &Path) -> Manifest {
@@ -98,7 +104,11 @@ fn parse(path: &Path) -> Manifest {
             (Some("rbac.authorization.k8s.io/v1"), Some("ClusterRoleBinding")) => {
                 m.bindings.push(typed(doc, &what))
             }
-            (Some("monitoring.coreos.com/v1"), Some("ServiceMonitor" | "PodMonitor")) => {}
+            (Some("v1"), Some("ConfigMap")) => m.config_maps.push(typed(doc, &what)),
+            (
+                Some("monitoring.coreos.com/v1"),
+                Some("ServiceMonitor" | "PodMonitor" | "PrometheusRule"),
+            ) => m.monitoring.push(doc.clone()),
             other => panic!("{what}: unexpected kind {other:?}"),
         }
     }
@@ -150,6 +160,56 @@ fn flag<'a>(container: &'a Container, name: &str) -> Option<&'a str> {
                 .flatten()
         })
     })
+}
+
+/// Every document of every file in deploy/kubernetes/, each into its type (the Prometheus
+/// Operator's kinds, which have no typed crate, checked for what they must hold), all in
+/// the memglass namespace.
+#[test]
+fn every_manifest_file_parses() {
+    let dir = repo().join("deploy/kubernetes");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+        .collect();
+    files.sort();
+    assert!(files.len() >= 6, "{files:?}");
+    for path in files {
+        let m = parse(&path);
+        for cm in &m.config_maps {
+            assert_eq!(cm.metadata.namespace.as_deref(), Some("memglass"));
+            // Grafana's sidecar loads ConfigMaps with this label; each entry a dashboard.
+            let labels = cm.metadata.labels.clone().unwrap_or_default();
+            assert_eq!(
+                labels.get("grafana_dashboard").map(String::as_str),
+                Some("1")
+            );
+            for (key, text) in cm.data.iter().flatten() {
+                let dashboard: Value = serde_json::from_str(text).unwrap();
+                assert!(
+                    dashboard["panels"]
+                        .as_array()
+                        .is_some_and(|p| !p.is_empty()),
+                    "{key}"
+                );
+            }
+        }
+        for object in &m.monitoring {
+            assert_eq!(
+                object["metadata"]["namespace"],
+                "memglass",
+                "{}",
+                path.display()
+            );
+            if object["kind"] == "PrometheusRule" {
+                let groups = object["spec"]["groups"].as_array().unwrap();
+                assert!(groups
+                    .iter()
+                    .all(|g| g["rules"].as_array().is_some_and(|r| !r.is_empty())));
+            }
+        }
+    }
 }
 
 #[test]
