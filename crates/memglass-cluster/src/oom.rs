@@ -1,11 +1,17 @@
 //! `memglass cluster oom`: OOM kills across nodes by victim (pod and container), with whose
 //! limit was hit (`scope`) and what filled it (`cause`), from `memglass_oom_kills_total`.
 //!
-//! A victim's series is born at 1 with its first kill (docs/metrics.md), so `increase()`
-//! alone misses that kill. Over a window `R` a series counts `increase(x[R])`, plus its first
-//! value when it was born inside the window (`min_over_time(x[R]) unless x offset R`) —
-//! docs/metrics.md's formula, summed per victim and node and rounded to whole kills here
-//! (`increase` extrapolates to the window's edges).
+//! A victim's series is born at 1 with its first kill (docs/metrics.md), and stores differ
+//! on such a series: Prometheus' `increase()` starts from its first sample (the first kill
+//! is missed), VictoriaMetrics' assumes a slow counter with no earlier sample started at 0
+//! (the first kill is counted). docs/metrics.md's `increase + first value of a series born
+//! in the window` therefore counts it twice on VictoriaMetrics (seen: 2 for one kill). What
+//! is right on both: a series that existed when the window began counts its
+//! `increase(x[R])`; a series born inside the window counts all it has,
+//! `max_over_time(x[R])` (it started at its first kill). Summed per victim and node and
+//! rounded to whole kills here (`increase` extrapolates to the window's edges). A victim
+//! killed, then its agent restarted, then killed again, all inside the window, counts the
+//! larger of its two runs.
 
 use std::time::Duration;
 
@@ -28,12 +34,12 @@ pub fn queries(window: Duration, namespace: Option<&str>) -> Vec<String> {
         Some(ns) => format!("{METRIC}{{namespace=\"{}\"}}", escape(ns)),
         None => METRIC.to_owned(),
     };
-    let born = format!("(min_over_time({x}[{r}]) unless {x} offset {r})");
-    let increase = format!("increase({x}[{r}])");
+    let existing = format!("(increase({x}[{r}]) and {x} offset {r})");
+    let born = format!("(max_over_time({x}[{r}]) unless {x} offset {r})");
     vec![
         format!(
             "sum by (instance, node, namespace, pod, container, cgroup, scope, cause) \
-             (({increase} + {born}) or {increase} or {born})"
+             ({existing} or {born})"
         ),
         "memglass_node_info".into(),
     ]
@@ -101,15 +107,13 @@ mod tests {
     use crate::series::series;
 
     #[test]
-    fn the_window_formula_counts_series_born_inside_it() {
+    fn series_born_inside_the_window_count_all_they_have() {
         let q = queries(Duration::from_secs(86400), None);
         assert_eq!(
             q[0],
             "sum by (instance, node, namespace, pod, container, cgroup, scope, cause) \
-             ((increase(memglass_oom_kills_total[86400s]) + \
-             (min_over_time(memglass_oom_kills_total[86400s]) unless memglass_oom_kills_total offset 86400s)) \
-             or increase(memglass_oom_kills_total[86400s]) \
-             or (min_over_time(memglass_oom_kills_total[86400s]) unless memglass_oom_kills_total offset 86400s))"
+             ((increase(memglass_oom_kills_total[86400s]) and memglass_oom_kills_total offset 86400s) \
+             or (max_over_time(memglass_oom_kills_total[86400s]) unless memglass_oom_kills_total offset 86400s))"
         );
         assert!(queries(Duration::from_secs(60), Some("shop"))[0]
             .contains(r#"memglass_oom_kills_total{namespace="shop"}[60s]"#));
