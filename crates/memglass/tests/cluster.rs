@@ -2,10 +2,14 @@
 //! VictoriaMetrics (Debian's `victoria-metrics`, single node), both scraping the same three
 //! real agents every second. Each agent is a "node": its own `--node-name`, its own
 //! `--cgroup-root` subtree of real cgroups (kubepods/burstable/pod<uid>/<container id>)
-//! holding real memory, its own `--pods`/`--node` files. Every server listens on 127.0.0.1
-//! and is killed by its PID when the test ends; the cgroups are removed.
-//!
-//! Not here: network namespaces per node (the agents share 127.0.0.1 and differ by port).
+//! holding real memory, its own `--pods`/`--node` files, and its own network namespace
+//! (`ip netns`, a veth pair, 10.x.y.0/30 addresses chosen from the test's PID; the agent
+//! enters only the network namespace with `nsenter --net`, because `ip netns exec` mounts a
+//! fresh /sys that hides the cgroup filesystems): the agent
+//! listens on its namespace's address with a bearer token, as a DaemonSet pod would, and
+//! the stores scrape it across the veth. The stores listen on 127.0.0.1. Every process is
+//! killed by its PID when the test ends; the namespaces (with their veths) and the cgroups
+//! are removed.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests: fail loudly
 
 mod agent_support;
@@ -84,11 +88,79 @@ const NODES: [(&str, &[PodSpec]); 3] = [
     ),
 ];
 
-/// A node: its cgroup subtree, workloads, files and agent.
+const TOKEN: &str = "cluster-test-token";
+
+/// A network namespace with a veth pair to this one; deleted (with the pair) on drop.
+struct NetNs {
+    name: String,
+    /// This side's address and the namespace's.
+    host: String,
+    inside: String,
+}
+
+fn ip(args: &[&str]) {
+    let out = Command::new("ip").args(args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "ip {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+impl NetNs {
+    fn new(index: usize) -> NetNs {
+        let pid = std::process::id();
+        let name = format!("memglass-test-{pid}-{index}");
+        // 10.(64..128).(0..256).(4 index + 1, 2): one /30 per node, unique per test PID.
+        let base = format!("10.{}.{}", 64 + (pid >> 8) % 64, pid % 256);
+        let host = format!("{base}.{}", index * 4 + 1);
+        let inside = format!("{base}.{}", index * 4 + 2);
+        let (veth_host, veth_inside) = (format!("mg{pid:x}h{index}"), format!("mg{pid:x}n{index}"));
+        ip(&["netns", "add", &name]);
+        let ns = NetNs { name, host, inside };
+        ip(&[
+            "link",
+            "add",
+            &veth_host,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            &veth_inside,
+            "netns",
+            &ns.name,
+        ]);
+        ip(&["addr", "add", &format!("{}/30", ns.host), "dev", &veth_host]);
+        ip(&["link", "set", &veth_host, "up"]);
+        ip(&[
+            "-n",
+            &ns.name,
+            "addr",
+            "add",
+            &format!("{}/30", ns.inside),
+            "dev",
+            &veth_inside,
+        ]);
+        ip(&["-n", &ns.name, "link", "set", &veth_inside, "up"]);
+        ip(&["-n", &ns.name, "link", "set", "lo", "up"]);
+        ns
+    }
+}
+
+impl Drop for NetNs {
+    fn drop(&mut self) {
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .status();
+    }
+}
+
+/// A node: its cgroup subtree, workloads, files, network namespace and agent.
 struct TestNode {
     name: &'static str,
-    // Drop order: the agent, the workloads, then the cgroups.
+    // Drop order: the agent, the namespace, the workloads, then the cgroups.
     agent: Agent,
+    _netns: NetNs,
     _workloads: Vec<Workload>,
     _cg: TestCgroup,
     _scratch: Scratch,
@@ -173,10 +245,22 @@ impl TestNode {
         // whole host's (every test's kills since boot, outside this node's subtree), and an
         // agent on a --cgroup-root subtree does not map its paths into the subtree yet.
         extra.push("--no-kernel-log");
-        let agent = Agent::start(&scratch.dir.join("h.db"), &extra);
+        let netns = NetNs::new(index);
+        let token_file = scratch.dir.join("token");
+        std::fs::write(&token_file, format!("{TOKEN}\n")).unwrap();
+        let token_file = token_file.display().to_string();
+        let agent = Agent::start_in(
+            &["nsenter", &format!("--net=/run/netns/{}", netns.name)],
+            &format!("{}:9850", netns.inside),
+            Some((&token_file, TOKEN)),
+            &scratch.dir.join("h.db"),
+            &extra,
+        );
+        assert_eq!(agent.addr.to_string(), format!("{}:9850", netns.inside));
         TestNode {
             name,
             agent,
+            _netns: netns,
             _workloads: workloads,
             _cg: cg,
             _scratch: scratch,
@@ -216,7 +300,7 @@ impl Store {
     }
 }
 
-fn scrape_config(targets: &[String]) -> String {
+fn scrape_config(targets: &[String], token_file: &Path) -> String {
     let list = targets
         .iter()
         .map(|t| format!("'{t}'"))
@@ -225,7 +309,9 @@ fn scrape_config(targets: &[String]) -> String {
     format!(
         "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n\
          scrape_configs:\n  - job_name: memglass\n    scrape_interval: 1s\n    scrape_timeout: 1s\n\
-         \x20   static_configs:\n      - targets: [{list}]\n"
+         \x20   bearer_token_file: {}\n\
+         \x20   static_configs:\n      - targets: [{list}]\n",
+        token_file.display()
     )
 }
 
@@ -337,8 +423,9 @@ fn cluster_commands_on_prometheus_and_victoria_metrics() {
         .map(|(i, (name, pods))| TestNode::start(i, name, pods))
         .collect();
     let targets: Vec<String> = nodes.iter().map(|n| n.agent.addr.to_string()).collect();
-    let config = scrape_config(&targets);
     let dir = Scratch::new();
+    std::fs::write(dir.dir.join("token"), TOKEN).unwrap();
+    let config = scrape_config(&targets, &dir.dir.join("token"));
     let stores = [
         start_prometheus(&dir.dir, &config),
         start_victoria_metrics(&dir.dir, &config),
@@ -425,7 +512,13 @@ fn cluster_commands_on_prometheus_and_victoria_metrics() {
         assert_eq!(rows.len(), 3, "{}: {eviction}", store.name);
         for node in &nodes {
             let row = rows.iter().find(|r| r["node"] == node.name).unwrap();
-            let own = node.agent.get("/api/v1/eviction").json();
+            let own = node
+                .agent
+                .get_with(
+                    "/api/v1/eviction",
+                    &[("Authorization", &format!("Bearer {TOKEN}"))],
+                )
+                .json();
             assert_eq!(
                 (&row["next"]["namespace"], &row["next"]["pod"]),
                 (&own["next"]["namespace"], &own["next"]["pod"]),
@@ -480,18 +573,38 @@ fn cluster_commands_on_prometheus_and_victoria_metrics() {
         assert_eq!(kill["scope"], "container", "{kill}");
         assert_eq!(kill["count"], 1, "{}: {kill}", store.name);
 
-        // Latency of each command (the process, its queries and the answers), median of 5.
-        for command in [
-            &["top", "--by", "inactive_anon"][..],
-            &["oom", "--since", "24h"][..],
-            &["eviction"][..],
+        // Latency of each command (the whole process: start, its queries in parallel, the
+        // answers), and of its queries alone asked one after another, medians of 5.
+        let by: memglass_cluster::top::By = "inactive_anon".parse().unwrap();
+        for (command, queries) in [
+            (
+                &["top", "--by", "inactive_anon"][..],
+                memglass_cluster::top::queries(&by, None, 20),
+            ),
+            (
+                &["oom", "--since", "24h"][..],
+                memglass_cluster::oom::queries(Duration::from_secs(86400), None),
+            ),
+            (&["eviction"][..], memglass_cluster::eviction::queries()),
         ] {
             let times = (0..5).map(|_| cluster(store, command).1).collect();
+            let store_times = (0..5)
+                .map(|_| {
+                    let started = Instant::now();
+                    for q in &queries {
+                        let path = format!("/api/v1/query?query={}", urlencode(q));
+                        assert_eq!(http_get(store.addr, &path, &[]).status, 200, "{q}");
+                    }
+                    started.elapsed()
+                })
+                .collect();
             latencies.push(format!(
-                "{:<16} {:<28} {:>6.1} ms",
+                "{:<16} {:<22} command {:>6.1} ms · its {} queries in series {:>6.1} ms",
                 store.name,
                 command.join(" "),
-                median(times).as_secs_f64() * 1000.0
+                median(times).as_secs_f64() * 1000.0,
+                queries.len(),
+                median(store_times).as_secs_f64() * 1000.0
             ));
         }
     }
@@ -561,9 +674,9 @@ fn cluster_commands_on_prometheus_and_victoria_metrics() {
         assert!(a["shrink"][0]["frees"].as_u64().unwrap() > 192 * MIB, "{a}");
         assert_eq!(node("node-b")["fits"], true);
         latencies.push(format!(
-            "{:<16} {:<28} {:>6.1} ms",
+            "{:<16} {:<22} command {:>6.1} ms (one run)",
             store.name,
-            "pending (files + usage)",
+            "pending (+ usage)",
             took.as_secs_f64() * 1000.0
         ));
     }
@@ -581,7 +694,7 @@ fn cluster_commands_on_prometheus_and_victoria_metrics() {
             .unwrap();
         per_node.push(format!("{}: {n} series", node.name));
     }
-    eprintln!("cluster query latency (median of 5 runs, whole command):");
+    eprintln!("cluster query latency:");
     for line in &latencies {
         eprintln!("  {line}");
     }

@@ -22,15 +22,33 @@ pub struct Agent {
 impl Agent {
     /// Start the agent with `--listen 127.0.0.1:0 --db <db> --interval 1s` and `extra`.
     pub fn start(db: &Path, extra: &[&str]) -> Agent {
-        let mut child = Command::new(memglass_bin())
-            .args([
-                "--no-cri",
-                "agent",
-                "--listen",
-                "127.0.0.1:0",
-                "--interval",
-                "1s",
-            ])
+        Agent::start_in(&[], "127.0.0.1:0", None, db, extra)
+    }
+
+    /// Start the agent as `wrapper… memglass --no-cri agent --listen <listen> --interval 1s
+    /// --db <db> extra…` (e.g. `ip netns exec NS` as the wrapper; it execs, so the PID is the
+    /// agent's), with `--token-file` when `token` is `(file, token)`, and wait for its first
+    /// collection.
+    pub fn start_in(
+        wrapper: &[&str],
+        listen: &str,
+        token: Option<(&str, &str)>,
+        db: &Path,
+        extra: &[&str],
+    ) -> Agent {
+        let mut command = match wrapper.split_first() {
+            Some((program, rest)) => {
+                let mut c = Command::new(program);
+                c.args(rest).arg(memglass_bin());
+                c
+            }
+            None => Command::new(memglass_bin()),
+        };
+        command.args(["--no-cri", "agent", "--listen", listen, "--interval", "1s"]);
+        if let Some((file, _)) = token {
+            command.args(["--token-file", file]);
+        }
+        let mut child = command
             .arg("--db")
             .arg(db)
             .args(extra)
@@ -49,6 +67,7 @@ impl Agent {
             .and_then(|a| a.parse().ok())
         else {
             let _ = child.kill();
+            let _ = child.wait();
             panic!("agent did not start: {line}");
         };
         // Keep draining stderr so the agent never blocks on a full pipe.
@@ -64,7 +83,14 @@ impl Agent {
             addr,
             stderr: log,
         };
-        agent.wait_for(|a| a.get("/api/v1/health").json()["collections"].as_u64() >= Some(1));
+        let auth = token.map(|(_, t)| format!("Bearer {t}"));
+        let headers: Vec<(&str, &str)> = auth
+            .as_deref()
+            .map(|a| vec![("Authorization", a)])
+            .unwrap_or_default();
+        agent.wait_for(|a| {
+            a.get_with("/api/v1/health", &headers).json()["collections"].as_u64() >= Some(1)
+        });
         agent
     }
 
