@@ -300,8 +300,12 @@ impl Store {
     }
 }
 
+/// The first target carries a `node` target label (as a scrape config that relabels
+/// `__meta_kubernetes_pod_node_name` would); the others are named by the agents'
+/// `memglass_node_info`. Both ways must give the same names.
 fn scrape_config(targets: &[String], token_file: &Path) -> String {
-    let list = targets
+    let (first, rest) = targets.split_first().unwrap();
+    let list = rest
         .iter()
         .map(|t| format!("'{t}'"))
         .collect::<Vec<_>>()
@@ -310,8 +314,11 @@ fn scrape_config(targets: &[String], token_file: &Path) -> String {
         "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n\
          scrape_configs:\n  - job_name: memglass\n    scrape_interval: 1s\n    scrape_timeout: 1s\n\
          \x20   bearer_token_file: {}\n\
-         \x20   static_configs:\n      - targets: [{list}]\n",
-        token_file.display()
+         \x20   static_configs:\n\
+         \x20     - targets: ['{first}']\n        labels: {{node: {}}}\n\
+         \x20     - targets: [{list}]\n",
+        token_file.display(),
+        NODES[0].0
     )
 }
 
@@ -437,6 +444,14 @@ fn cluster_commands_on_prometheus_and_victoria_metrics() {
                 .and_then(|r| r.first().map(|s| s["value"][1] == "3"))
                 .unwrap_or(false)
         });
+        // node-a's target label won; the agent's own name moved to exported_node.
+        let info = store.query("memglass_node_info{node=\"node-a\"}").unwrap();
+        assert_eq!(info.len(), 1, "{}: {info:?}", store.name);
+        assert_eq!(
+            info[0]["metric"]["exported_node"], "node-a",
+            "{}",
+            store.name
+        );
     }
 
     // A real OOM kill in node-c's container, after the stores began scraping, so the
@@ -554,16 +569,16 @@ fn cluster_commands_on_prometheus_and_victoria_metrics() {
         let (oom, _) = cluster(store, &["oom", "--since", "10m"]);
         assert_eq!(oom["schema"], "memglass.cluster-oom/v1");
         assert_eq!(oom["since"], "10m");
-        // The three "nodes" share this host's /proc/vmstat, whose oom_kill the kill raised:
-        // node-a's and node-b's agents each count it as a node-scope kill with no victim in
-        // their subtree (cgroup ""). Only node-c has the victim.
+        // The three "nodes" share this host's /proc/vmstat, whose oom_kill the kill raised
+        // (and any other OOM kill on this host during the test): the agents count those as
+        // node-scope kills with no victim in their subtree (cgroup ""), as many as the host
+        // had. Only node-c has the victim.
         let all = oom["kills"].as_array().unwrap();
         let (kills, host): (Vec<&Value>, Vec<&Value>) = all.iter().partition(|k| k["cgroup"] != "");
         assert_eq!(kills.len(), 1, "{}: {oom}", store.name);
         for k in &host {
             assert_eq!(k["scope"], "node", "{k}");
-            assert_eq!(k["count"], 1, "{}: {k}", store.name);
-            assert_ne!(k["node"], "node-c", "{k}");
+            assert!(k["count"].as_u64().unwrap() >= 1, "{k}");
         }
         let kill = kills[0];
         assert_eq!(kill["node"], "node-c", "{kill}");
