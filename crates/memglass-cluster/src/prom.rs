@@ -3,7 +3,7 @@
 //!
 //! The HTTP stack is kube's client (hyper + rustls), already in the binary for the
 //! Kubernetes API: TLS against the system roots or a CA file (or unverified), a bearer token
-//! file (re-read when it changes), basic auth, and connect/read timeouts. The URL may carry a
+//! file, basic auth, and connect/read timeouts. The URL may carry a
 //! path prefix (`https://host/prometheus`).
 
 use std::collections::BTreeMap;
@@ -119,10 +119,12 @@ impl Prometheus {
             config.root_cert = Some(certs);
         }
         if let Some(file) = &options.bearer_token_file {
-            std::fs::metadata(file).map_err(|e| {
+            // Read once and trimmed, as Prometheus reads credentials files (kube's own
+            // token_file keeps a trailing newline, which is no valid header value).
+            let token = std::fs::read_to_string(file).map_err(|e| {
                 Error::Config(format!("--bearer-token-file {}: {e}", file.display()))
             })?;
-            config.auth_info.token_file = Some(file.display().to_string());
+            config.auth_info.token = Some(secrecy::SecretString::from(token.trim().to_owned()));
         }
         if let Some((user, file)) = &options.basic_auth {
             let password = std::fs::read_to_string(file).map_err(|e| {

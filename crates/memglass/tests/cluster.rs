@@ -803,3 +803,211 @@ fn store_errors_are_one_line_and_exit_1_usage_errors_exit_2() {
         r#"{"schema":"memglass.cluster-top/v1","by":"working_set_kubelet","pods":[]}"#
     );
 }
+
+/// A CA and a server certificate for 127.0.0.1 (openssl), in `dir`: (ca.pem, server.pem,
+/// server.key).
+fn certificates(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
+    let run = |args: &[&str]| {
+        let out = Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+    ];
+    run(&[
+        &["req", "-x509"][..],
+        &ec,
+        &[
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.pem",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=memglass test CA",
+        ],
+    ]
+    .concat());
+    run(&[
+        &["req"][..],
+        &ec,
+        &[
+            "-keyout",
+            "server.key",
+            "-out",
+            "server.csr",
+            "-subj",
+            "/CN=127.0.0.1",
+        ],
+    ]
+    .concat());
+    std::fs::write(
+        dir.join("server.ext"),
+        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature\nextendedKeyUsage=serverAuth\n",
+    )
+    .unwrap();
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "server.pem",
+        "-days",
+        "1",
+        "-extfile",
+        "server.ext",
+    ]);
+    (
+        dir.join("ca.pem"),
+        dir.join("server.pem"),
+        dir.join("server.key"),
+    )
+}
+
+#[test]
+fn secured_stores_tls_with_a_ca_file_or_none_basic_auth_and_bearer_tokens() {
+    tool_present("/usr/bin/victoria-metrics", "victoria-metrics");
+    let dir = Scratch::new();
+    let (ca, cert, key) = certificates(&dir.dir);
+    std::fs::write(dir.dir.join("password"), "s3cret\n").unwrap();
+    std::fs::write(dir.dir.join("wrong"), "nope\n").unwrap();
+    // VictoriaMetrics over TLS with basic auth (nothing to scrape: empty answers).
+    let port = free_port();
+    let log = dir.dir.join("vm.log");
+    let _vm = Started(
+        Command::new("/usr/bin/victoria-metrics")
+            .arg(format!("-httpListenAddr=127.0.0.1:{port}"))
+            .arg(format!("-storageDataPath={}", dir.dir.join("vm").display()))
+            .arg("-tls")
+            .arg(format!("-tlsCertFile={}", cert.display()))
+            .arg(format!("-tlsKeyFile={}", key.display()))
+            .arg("-httpAuth.username=memglass")
+            .arg("-httpAuth.password=s3cret")
+            .arg("-loggerLevel=WARN")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap(),
+    );
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while std::net::TcpStream::connect(addr).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "victoria-metrics never listened: {}",
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let url = format!("https://127.0.0.1:{port}");
+    let ca = ca.display().to_string();
+    let auth = format!("memglass:{}", dir.dir.join("password").display());
+    let wrong = format!("memglass:{}", dir.dir.join("wrong").display());
+    let cmd = |extra: &[&str]| {
+        let mut args = vec!["cluster", "eviction", "--json", "--prometheus", &url];
+        args.extend_from_slice(extra);
+        run(&args, None)
+    };
+    let ok = cmd(&["--ca-file", &ca, "--basic-auth", &auth]);
+    assert_eq!(
+        ok.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&ok.stdout).trim(),
+        r#"{"schema":"memglass.cluster-eviction/v1","nodes":[]}"#
+    );
+    let ok = cmd(&["--insecure-skip-tls-verify", "--basic-auth", &auth]);
+    assert_eq!(
+        ok.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    // The system's roots do not know our CA.
+    let untrusted = cmd(&["--basic-auth", &auth]);
+    assert_eq!(untrusted.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&untrusted.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.to_lowercase().contains("certificate"), "{stderr}");
+    // A wrong password: the store's 401, on one line.
+    let refused = cmd(&["--ca-file", &ca, "--basic-auth", &wrong]);
+    assert_eq!(refused.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("HTTP 401"), "{stderr}");
+
+    // A bearer token from a file reaches the store.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let fake = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().take(16) {
+            let Ok(mut stream) = stream else { continue };
+            let mut buffer = [0u8; 8192];
+            let n = stream.read(&mut buffer).unwrap_or(0);
+            let request = String::from_utf8_lossy(&buffer[..n]).to_lowercase();
+            let (status, body) = if request.contains("\r\nauthorization: bearer tok-123\r\n") {
+                (
+                    "200 OK",
+                    r#"{"status":"success","data":{"resultType":"vector","result":[]}}"#,
+                )
+            } else {
+                ("401 Unauthorized", "Unauthorized")
+            };
+            let _ = write!(
+                stream,
+                "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    std::fs::write(dir.dir.join("token"), "tok-123\n").unwrap();
+    let token = dir.dir.join("token").display().to_string();
+    let fake_url = format!("http://{fake}");
+    let out = run(
+        &[
+            "cluster",
+            "oom",
+            "--json",
+            "--prometheus",
+            &fake_url,
+            "--bearer-token-file",
+            &token,
+        ],
+        None,
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = run(
+        &["cluster", "oom", "--json", "--prometheus", &fake_url],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("HTTP 401"));
+}

@@ -33,7 +33,7 @@ pub struct StoreArgs {
     /// https://vm.example/select/0/prometheus). Default: $MEMGLASS_PROMETHEUS_URL.
     #[arg(long, global = true, value_name = "URL")]
     pub prometheus: Option<String>,
-    /// Send `Authorization: Bearer <the file's content>` (re-read when it changes).
+    /// Send `Authorization: Bearer <the file's content, trimmed>`.
     #[arg(long, global = true, value_name = "FILE")]
     pub bearer_token_file: Option<PathBuf>,
     /// Basic auth: the user, and a file holding the password.
