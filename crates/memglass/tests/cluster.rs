@@ -588,6 +588,26 @@ fn cluster_commands_on_prometheus_and_victoria_metrics() {
         assert_eq!(kill["scope"], "container", "{kill}");
         assert_eq!(kill["count"], 1, "{}: {kill}", store.name);
 
+        // The tables for people name the same pods.
+        for (command, expect) in [
+            (&["top", "--by", "inactive_anon"][..], "shop/idle-b"),
+            (&["oom", "--since", "10m"][..], "shop/oomer-c"),
+            (&["eviction"][..], "node-c"),
+        ] {
+            let out = Command::new(memglass_bin())
+                .arg("cluster")
+                .args(command)
+                .args(["--prometheus", &store.url()])
+                .output()
+                .unwrap();
+            assert!(out.status.success());
+            let text = String::from_utf8_lossy(&out.stdout);
+            assert!(text.contains(expect), "{command:?}:\n{text}");
+            if store.name == "prometheus" {
+                eprintln!("$ memglass cluster {}\n{text}", command.join(" "));
+            }
+        }
+
         // Latency of each command (the whole process: start, its queries in parallel, the
         // answers), and of its queries alone asked one after another, medians of 5.
         let by: memglass_cluster::top::By = "inactive_anon".parse().unwrap();
