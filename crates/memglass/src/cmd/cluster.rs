@@ -92,11 +92,29 @@ pub struct TopArgs {
     pub json: bool,
 }
 
+/// A window as the user wrote it (echoed in the JSON) and its length.
+#[derive(Debug, Clone)]
+pub struct Window {
+    pub text: String,
+    pub duration: Duration,
+}
+
+fn parse_window(text: &str) -> Result<Window, String> {
+    match humantime::parse_duration(text) {
+        Ok(duration) if duration >= Duration::from_secs(1) => Ok(Window {
+            text: text.to_owned(),
+            duration,
+        }),
+        Ok(_) => Err("the window must be at least 1s".into()),
+        Err(e) => Err(format!("expected a duration like 1h, 24h or 7d: {e}")),
+    }
+}
+
 #[derive(Debug, Args)]
 pub struct OomArgs {
     /// The window to count kills in (e.g. 1h, 24h, 7d).
-    #[arg(long, default_value = "24h", value_name = "DURATION", value_parser = humantime::parse_duration)]
-    pub since: Duration,
+    #[arg(long, default_value = "24h", value_name = "DURATION", value_parser = parse_window)]
+    pub since: Window,
     /// Only victims of this namespace.
     #[arg(long, value_name = "NS")]
     pub namespace: Option<String>,
@@ -198,14 +216,17 @@ pub fn run(
         }
         ClusterCommand::Oom(a) => {
             let prometheus = required(&args.store)?;
-            let answers = ask(&prometheus, &oom::queries(a.since, a.namespace.as_deref()))?;
+            let answers = ask(
+                &prometheus,
+                &oom::queries(a.since.duration, a.namespace.as_deref()),
+            )?;
             let empty = Vec::new();
             let get = |i: usize| answers.get(i).unwrap_or(&empty);
             let kills = oom::rows(get(0), get(1));
             if a.json {
-                render::cluster::oom_json(out, a.since, &kills)
+                render::cluster::oom_json(out, &a.since.text, &kills)
             } else {
-                render::cluster::oom_table(out, a.since, &kills)
+                render::cluster::oom_table(out, &a.since.text, &kills)
             }
         }
         ClusterCommand::Eviction(a) => {

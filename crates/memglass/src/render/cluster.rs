@@ -2,7 +2,6 @@
 //! documents (docs/json-format.md) and the tables.
 
 use std::io::Write;
-use std::time::Duration;
 
 use memglass_cluster::eviction::NodeEviction;
 use memglass_cluster::oom::Kills;
@@ -86,12 +85,12 @@ struct OomDocument<'a> {
     kills: &'a [Kills],
 }
 
-pub fn oom_json(out: &mut impl Write, since: Duration, kills: &[Kills]) -> anyhow::Result<()> {
+pub fn oom_json(out: &mut impl Write, since: &str, kills: &[Kills]) -> anyhow::Result<()> {
     write_json(
         out,
         &OomDocument {
             schema: OOM_SCHEMA,
-            since: humantime::format_duration(since).to_string(),
+            since: since.to_owned(),
             kills,
         },
     )
@@ -105,8 +104,7 @@ fn or_dash(text: &str) -> &str {
     }
 }
 
-pub fn oom_table(out: &mut impl Write, since: Duration, kills: &[Kills]) -> anyhow::Result<()> {
-    let since = humantime::format_duration(since);
+pub fn oom_table(out: &mut impl Write, since: &str, kills: &[Kills]) -> anyhow::Result<()> {
     if kills.is_empty() {
         writeln!(out, "no OOM kills in the last {since}")?;
         return Ok(());
