@@ -29,6 +29,9 @@ pub struct Options {
     pub insecure_skip_tls_verify: bool,
     /// Timeout of each query (connect, and the whole answer).
     pub timeout: Duration,
+    /// Extra headers on every request (e.g. `X-Scope-OrgID` for Mimir, Cortex and Thanos
+    /// tenants).
+    pub headers: Vec<(String, String)>,
 }
 
 /// What went wrong asking the store.
@@ -134,6 +137,20 @@ impl Prometheus {
             config.auth_info.password = Some(secrecy::SecretString::from(
                 password.trim_end_matches(['\r', '\n']).to_owned(),
             ));
+        }
+        for (name, value) in &options.headers {
+            let header = (
+                http::HeaderName::try_from(name.as_str()),
+                http::HeaderValue::try_from(value.as_str()),
+            );
+            match header {
+                (Ok(name), Ok(value)) => config.headers.push((name, value)),
+                _ => {
+                    return Err(Error::Config(format!(
+                        "--header {name}:{value}: not a valid HTTP header"
+                    )))
+                }
+            }
         }
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()

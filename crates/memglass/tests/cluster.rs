@@ -988,14 +988,17 @@ fn secured_stores_tls_with_a_ca_file_or_none_basic_auth_and_bearer_tokens() {
             let mut buffer = [0u8; 8192];
             let n = stream.read(&mut buffer).unwrap_or(0);
             let request = String::from_utf8_lossy(&buffer[..n]).to_lowercase();
-            let (status, body) = if request.contains("\r\nauthorization: bearer tok-123\r\n") {
-                (
-                    "200 OK",
-                    r#"{"status":"success","data":{"resultType":"vector","result":[]}}"#,
-                )
-            } else {
-                ("401 Unauthorized", "Unauthorized")
-            };
+            let tenant_ok = !request.contains("x-scope-orgid")
+                || request.contains("\r\nx-scope-orgid: team-a\r\n");
+            let (status, body) =
+                if request.contains("\r\nauthorization: bearer tok-123\r\n") && tenant_ok {
+                    (
+                        "200 OK",
+                        r#"{"status":"success","data":{"resultType":"vector","result":[]}}"#,
+                    )
+                } else {
+                    ("401 Unauthorized", "Unauthorized")
+                };
             let _ = write!(
                 stream,
                 "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
@@ -1024,6 +1027,30 @@ fn secured_stores_tls_with_a_ca_file_or_none_basic_auth_and_bearer_tokens() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    // An extra header (a Mimir/Cortex tenant) goes along.
+    for (tenant, code) in [("team-a", 0), ("team-b", 1)] {
+        let header = format!("X-Scope-OrgID: {tenant}");
+        let out = run(
+            &[
+                "cluster",
+                "oom",
+                "--json",
+                "--prometheus",
+                &fake_url,
+                "--bearer-token-file",
+                &token,
+                "--header",
+                &header,
+            ],
+            None,
+        );
+        assert_eq!(
+            out.status.code(),
+            Some(code),
+            "{tenant}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
     let out = run(
         &["cluster", "oom", "--json", "--prometheus", &fake_url],
         None,

@@ -45,6 +45,10 @@ pub struct StoreArgs {
     /// Accept any TLS certificate (testing only).
     #[arg(long, global = true)]
     pub insecure_skip_tls_verify: bool,
+    /// An extra HTTP header on every query, NAME:VALUE (repeatable; e.g.
+    /// X-Scope-OrgID:tenant for Mimir, Cortex or a Thanos tenant).
+    #[arg(long = "header", global = true, value_name = "NAME:VALUE", value_parser = parse_header)]
+    pub headers: Vec<(String, String)>,
     /// Give up on a query (or the Kubernetes API) after this long.
     #[arg(long, global = true, default_value = "30s", value_name = "DURATION", value_parser = humantime::parse_duration)]
     pub timeout: Duration,
@@ -56,6 +60,15 @@ fn parse_basic_auth(text: &str) -> Result<(String, PathBuf), String> {
             Ok((user.to_owned(), PathBuf::from(file)))
         }
         _ => Err(format!("expected USER:PASSWORD_FILE, got {text:?}")),
+    }
+}
+
+fn parse_header(text: &str) -> Result<(String, String), String> {
+    match text.split_once(':') {
+        Some((name, value)) if !name.trim().is_empty() => {
+            Ok((name.trim().to_owned(), value.trim().to_owned()))
+        }
+        _ => Err(format!("expected NAME:VALUE, got {text:?}")),
     }
 }
 
@@ -164,6 +177,7 @@ fn connect(store: &StoreArgs, url: String) -> anyhow::Result<Prometheus> {
         ca_file: store.ca_file.clone(),
         insecure_skip_tls_verify: store.insecure_skip_tls_verify,
         timeout: store.timeout,
+        headers: store.headers.clone(),
     })?)
 }
 
