@@ -318,3 +318,29 @@ fn pod_usage(prometheus: &Prometheus) -> anyhow::Result<BTreeMap<(String, String
     }
     Ok(usage)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flag_values_parse() {
+        assert_eq!(
+            parse_basic_auth("admin:/etc/pw"),
+            Ok(("admin".into(), PathBuf::from("/etc/pw")))
+        );
+        assert!(parse_basic_auth("admin").is_err());
+        assert!(parse_basic_auth(":/etc/pw").is_err());
+        assert_eq!(
+            parse_header("X-Scope-OrgID: team-a"),
+            Ok(("X-Scope-OrgID".into(), "team-a".into()))
+        );
+        assert!(parse_header("novalue").is_err());
+        assert_eq!(parse_window("24h").map(|w| w.text), Ok("24h".into()));
+        assert_eq!(
+            parse_window("7d").map(|w| w.duration),
+            Ok(Duration::from_secs(7 * 86400))
+        );
+        assert!(parse_window("500ms").is_err());
+    }
+}
