@@ -36,11 +36,15 @@ PIE_TYPES = "inactive_anon|active_anon|inactive_file|active_file|kernel|unevicta
 RANK_TYPES = ["working_set", "working_set_kubelet", "usage", "anon", "inactive_anon",
               "active_anon", "file", "active_file", "inactive_file", "shmem", "file_dirty",
               "file_writeback", "file_mapped", "kernel", "swap", "unevictable", "peak"]
-# OOM kills of a window, also of series born inside it (docs/metrics.md).
+# OOM kills of a window, right on Prometheus and VictoriaMetrics alike (docs/metrics.md):
+# increase() for a victim's series that existed when the window began, and all of a series
+# born inside it (Prometheus' increase() misses a series' first sample; VictoriaMetrics'
+# counts it, so adding the two would count a new victim twice there).
 def kills(selector, window="$__range"):
     x = f"memglass_oom_kills_total{{{selector}}}"
-    born = f"(min_over_time({x}[{window}]) unless {x} offset {window})"
-    return f"((increase({x}[{window}]) + {born}) or increase({x}[{window}]) or {born})"
+    existed = f"(increase({x}[{window}]) and {x} offset {window})"
+    born = f"(max_over_time({x}[{window}]) unless {x} offset {window})"
+    return f"({existed} or {born})"
 
 
 def on_node(expr):

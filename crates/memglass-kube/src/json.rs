@@ -56,6 +56,39 @@ pub fn node_from_json(text: &str) -> Result<NodeInfo> {
     node_info(&node)
 }
 
+/// Reads `kubectl get pods -A -o json` output (a list, or a single `Pod`) into typed pods,
+/// whatever node they are on.
+pub fn pod_list_from_json(text: &str) -> Result<Vec<Pod>> {
+    list_from_json(text, "Pod")
+}
+
+/// Reads `kubectl get nodes -o json` output (a list, or a single `Node`) into typed nodes.
+pub fn node_list_from_json(text: &str) -> Result<Vec<Node>> {
+    list_from_json(text, "Node")
+}
+
+fn list_from_json<T: serde::de::DeserializeOwned>(
+    text: &str,
+    kind: &'static str,
+) -> Result<Vec<T>> {
+    let value: Value = serde_json::from_str(text).map_err(Error::Json)?;
+    match items(&value) {
+        Some(items) => items
+            .iter()
+            .enumerate()
+            .map(|(index, item)| {
+                let object = format!("item {index}");
+                expect_kind(item, kind, &object)?;
+                typed(item, kind, &object)
+            })
+            .collect(),
+        None => {
+            expect_kind(&value, kind, "document")?;
+            Ok(vec![typed(&value, kind, "document")?])
+        }
+    }
+}
+
 /// The `items` of a list document, `None` for a single object.
 fn items(value: &Value) -> Option<&[Value]> {
     value

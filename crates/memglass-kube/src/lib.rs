@@ -59,12 +59,13 @@ mod live;
 mod map;
 mod quantity;
 mod resources;
+pub mod schedule;
 mod watch;
 
 pub use error::{Error, Result};
 pub use events::{PodEvent, REPORTING_CONTROLLER};
-pub use json::{node_from_json, pods_from_json};
-pub use live::{fetch, node_name};
+pub use json::{node_from_json, node_list_from_json, pod_list_from_json, pods_from_json};
+pub use live::{fetch, fetch_cluster, node_name};
 pub use map::{directory_from_pods, node_info, pod_info};
 pub use quantity::{parse_memory, Quantity, QuantityError};
 pub use watch::{NodeWatch, WatchStatus, CHECK_EVERY};

@@ -77,3 +77,36 @@ async fn fetch_async(node: &str, timeout: Duration) -> Result<Directory> {
     directory.node = Some(node_info(&node_object)?);
     Ok(directory)
 }
+
+/// Every pod (all namespaces) and every node of the cluster, from the API server
+/// (kubeconfig or in-cluster service account): what `kubectl get pods -A -o json` and
+/// `kubectl get nodes -o json` return. Blocking, like [`fetch`].
+pub fn fetch_cluster(timeout: Duration) -> Result<(Vec<Pod>, Vec<Node>)> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(Error::Runtime)?;
+    runtime.block_on(async {
+        let ask = async {
+            let mut config = kube::Config::infer()
+                .await
+                .map_err(|e| Error::Config(causes(&e)))?;
+            config.connect_timeout = Some(timeout);
+            config.read_timeout = Some(timeout);
+            let client = kube::Client::try_from(config).map_err(|e| Error::Config(causes(&e)))?;
+            let pods = Api::<Pod>::all(client.clone())
+                .list(&ListParams::default())
+                .await
+                .map_err(|source| Error::api("list pods".into(), source))?;
+            let nodes = Api::<Node>::all(client)
+                .list(&ListParams::default())
+                .await
+                .map_err(|source| Error::api("list nodes".into(), source))?;
+            Ok((pods.items, nodes.items))
+        };
+        match tokio::time::timeout(timeout, ask).await {
+            Ok(result) => result,
+            Err(_) => Err(Error::Timeout(timeout)),
+        }
+    })
+}

@@ -162,6 +162,12 @@ impl Quantity {
         u64::try_from(self.nanos.div_ceil(NANO)).ok()
     }
 
+    /// The value in thousandths rounded up (Kubernetes' `Quantity.MilliValue()`: cpu
+    /// millicores), `None` when it does not fit a `u64`.
+    pub fn ceil_millis(self) -> Option<u64> {
+        u64::try_from(self.nanos.div_ceil(NANO / 1000)).ok()
+    }
+
     /// Sum, saturating at the largest representable value (far beyond any real cluster).
     pub fn saturating_add(self, other: Quantity) -> Quantity {
         Quantity {

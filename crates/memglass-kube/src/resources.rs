@@ -95,6 +95,8 @@ pub(crate) struct PodResources {
     pub(crate) pod_level: Option<Resources>,
     /// spec.overhead.memory (RuntimeClass overhead).
     pub(crate) overhead_memory: Option<Quantity>,
+    /// spec.overhead.cpu.
+    pub(crate) overhead_cpu: Option<Quantity>,
 }
 
 impl PodResources {
@@ -120,22 +122,24 @@ impl PodResources {
         let pod_level = Resources::read(spec.resources.as_ref(), "spec.resources")?;
         let pod_level =
             (!(pod_level.requests.is_empty() && pod_level.limits.is_empty())).then_some(pod_level);
-        let overhead_memory = spec
-            .overhead
-            .as_ref()
-            .and_then(|o| o.get("memory"))
-            .map(|q| {
-                Quantity::parse(&q.0).map_err(|source| FieldError {
-                    field: "spec.overhead.memory".into(),
-                    source,
+        let overhead = |key: &str| {
+            spec.overhead
+                .as_ref()
+                .and_then(|o| o.get(key))
+                .map(|q| {
+                    Quantity::parse(&q.0).map_err(|source| FieldError {
+                        field: format!("spec.overhead.{key}"),
+                        source,
+                    })
                 })
-            })
-            .transpose()?;
+                .transpose()
+        };
         Ok(PodResources {
             app,
             init,
             pod_level,
-            overhead_memory,
+            overhead_memory: overhead("memory")?,
+            overhead_cpu: overhead("cpu")?,
         })
     }
 
@@ -166,6 +170,21 @@ impl PodResources {
             (Some(t), Some(o)) => Some(t + o),
             (t, o) => t.or(o),
         }
+    }
+
+    /// The pod's cpu request as the scheduler counts it (the same rule as
+    /// [`PodResources::memory_request`] over `requests.cpu`), zero when nothing requests cpu.
+    pub(crate) fn cpu_request(&self) -> Quantity {
+        let mut total = effective(
+            self.app.iter().map(|r| r.requests.cpu.unwrap_or_default()),
+            self.init
+                .iter()
+                .map(|(r, sidecar)| (r.requests.cpu.unwrap_or_default(), *sidecar)),
+        );
+        if let Some(pod) = self.pod_level.and_then(|p| p.requests.cpu) {
+            total = pod;
+        }
+        total + self.overhead_cpu.unwrap_or_default()
     }
 
     /// The pod's memory limit: the pod cgroup's `memory.max`/`memory.limit_in_bytes` as kubelet

@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use memglass_kube::{fetch, node_from_json, pods_from_json, Error, Origin};
+use memglass_kube::{fetch, fetch_cluster, node_from_json, pods_from_json, Error, Origin};
 
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../fixtures/kube/");
 const NODE: &str = "k8s-controller-01";
@@ -138,7 +138,9 @@ fn recorded_cluster(target: &str) -> Option<(u16, String)> {
     };
     Some(match path {
         "/api/v1/pods" => {
-            if field_selector(query).as_deref() == Some(&format!("spec.nodeName={NODE}")) {
+            let selector = field_selector(query);
+            if selector.is_none() || selector.as_deref() == Some(&format!("spec.nodeName={NODE}")) {
+                // The cluster has one node: all its pods are that node's.
                 (200, fixture("kubeadm-1.28-containerd/pods.json"))
             } else {
                 (
@@ -151,6 +153,14 @@ fn recorded_cluster(target: &str) -> Option<(u16, String)> {
         p if p == format!("/api/v1/nodes/{NODE}") => {
             (200, fixture("kubeadm-1.28-containerd/node.json"))
         }
+        // The NodeList of the same dump, around its one item (fixtures/kube/README.md).
+        "/api/v1/nodes" => (
+            200,
+            format!(
+                r#"{{"kind":"NodeList","apiVersion":"v1","metadata":{{"resourceVersion":"1"}},"items":[{}]}}"#,
+                fixture("kubeadm-1.28-containerd/node.json")
+            ),
+        ),
         p => not_found(p),
     })
 }
@@ -231,6 +241,25 @@ fn fetch_from_a_recorded_api_server() {
     std::env::set_var("NODE_NAME", NODE);
     assert_eq!(fetch(None, timeout).expect("fetch via NODE_NAME"), expected);
     std::env::remove_var("NODE_NAME");
+
+    // 2b. The whole cluster (`memglass cluster pending --kube`): every pod, every node, and
+    // the scheduler's verdict as from the files.
+    let before = server.requests().len();
+    let (pods, nodes) = fetch_cluster(timeout).expect("fetch_cluster");
+    let requests = server.requests();
+    assert_eq!(
+        requests[before..],
+        ["/api/v1/pods?", "/api/v1/nodes?"],
+        "{requests:?}"
+    );
+    assert_eq!(pods.len(), 7);
+    assert_eq!(nodes.len(), 1);
+    let pending = memglass_kube::schedule::pending(&pods, &nodes, None).expect("pending");
+    assert_eq!(pending.len(), 2);
+    assert_eq!(
+        pending[0].nodes[0].reasons,
+        ["untolerated taint node.kubernetes.io/not-ready:NoSchedule"]
+    );
 
     // 3. An unknown node: no pods, and the node lookup fails with the server's 404.
     let err = fetch(Some("nope"), timeout).expect_err("node nope does not exist");

@@ -85,6 +85,9 @@ pub enum Command {
     /// A live terminal view: the node's breakdown, pods and their containers (or every
     /// cgroup) by any memory type with growth per refresh, and each cgroup in detail.
     Top(TopArgs),
+    /// The whole cluster from a Prometheus-compatible store that scrapes every node's
+    /// agent: pods by any memory type, OOM kills, eviction margins, Pending pods.
+    Cluster(crate::cmd::cluster::ClusterArgs),
 }
 
 #[derive(Debug, Clone, Args)]

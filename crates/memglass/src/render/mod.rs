@@ -1,6 +1,7 @@
 //! Sinks: how analysed figures are shown. Only this module formats numbers for people.
 
 pub mod cache;
+pub mod cluster;
 pub mod eviction;
 pub mod human;
 pub mod json;

@@ -24,21 +24,51 @@ pub struct Agent {
 impl Agent {
     /// Start the agent with `--listen 127.0.0.1:0 --db <db> --interval 1s` and `extra`.
     pub fn start(db: &Path, extra: &[&str]) -> Agent {
-        Agent::start_with_env(db, extra, &[])
+        Agent::start_in(&[], "127.0.0.1:0", None, db, extra)
     }
 
-    /// The same with environment variables set for the agent (e.g. `KUBECONFIG`). Lines
-    /// before the "listening" one (warnings) are kept in `stderr`.
+    /// The same with environment variables set for the agent (e.g. `KUBECONFIG`).
     pub fn start_with_env(db: &Path, extra: &[&str], env: &[(&str, &std::ffi::OsStr)]) -> Agent {
-        let mut child = Command::new(memglass_bin())
-            .args([
-                "--no-cri",
-                "agent",
-                "--listen",
-                "127.0.0.1:0",
-                "--interval",
-                "1s",
-            ])
+        Agent::start_full(&[], "127.0.0.1:0", None, db, extra, env)
+    }
+
+    /// Start the agent as `wrapper… memglass --no-cri agent --listen <listen> --interval 1s
+    /// --db <db> extra…` (e.g. `nsenter --net=…` as the wrapper; it execs, so the PID is the
+    /// agent's), with `--token-file` when `token` is `(file, token)`, and wait for its first
+    /// collection.
+    pub fn start_in(
+        wrapper: &[&str],
+        listen: &str,
+        token: Option<(&str, &str)>,
+        db: &Path,
+        extra: &[&str],
+    ) -> Agent {
+        Agent::start_full(wrapper, listen, token, db, extra, &[])
+    }
+
+    /// [`start_in`](Agent::start_in) with environment variables. Lines before the
+    /// "listening" one (warnings) are kept in `stderr`.
+    pub fn start_full(
+        wrapper: &[&str],
+        listen: &str,
+        token: Option<(&str, &str)>,
+        db: &Path,
+        extra: &[&str],
+        env: &[(&str, &std::ffi::OsStr)],
+    ) -> Agent {
+        let mut command = match wrapper.split_first() {
+            Some((program, rest)) => {
+                let mut c = Command::new(program);
+                c.args(rest).arg(memglass_bin());
+                c
+            }
+            None => Command::new(memglass_bin()),
+        };
+        command.args(["--no-cri", "agent", "--listen", listen, "--interval", "1s"]);
+        if let Some((file, _)) = token {
+            command.args(["--token-file", file]);
+        }
+        let mut child = command
             .arg("--db")
             .arg(db)
             .args(extra)
@@ -54,6 +84,7 @@ impl Agent {
             let mut line = String::new();
             if stderr.read_line(&mut line).unwrap_or(0) == 0 {
                 let _ = child.kill();
+                let _ = child.wait();
                 panic!("agent did not start: {before}");
             }
             if let Some(addr) = line
@@ -81,7 +112,14 @@ impl Agent {
             addr,
             stderr: log,
         };
-        agent.wait_for(|a| a.get("/api/v1/health").json()["collections"].as_u64() >= Some(1));
+        let auth = token.map(|(_, t)| format!("Bearer {t}"));
+        let headers: Vec<(&str, &str)> = auth
+            .as_deref()
+            .map(|a| vec![("Authorization", a)])
+            .unwrap_or_default();
+        agent.wait_for(|a| {
+            a.get_with("/api/v1/health", &headers).json()["collections"].as_u64() >= Some(1)
+        });
         agent
     }
 
