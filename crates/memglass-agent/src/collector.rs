@@ -208,7 +208,10 @@ fn record(
         None => counted,
     };
     if let Ok(mut kills) = shared.oom_kills.lock() {
-        for event in &events {
+        // Kills since the agent started: a fresh history reads the whole kernel ring
+        // buffer, whose older kills are stored as events but are not news to Prometheus.
+        let started = crate::shared::unix_seconds(shared.started_at) - 2;
+        for event in events.iter().filter(|e| e.time >= started) {
             kills.add(event);
         }
         kills.expire(t);
