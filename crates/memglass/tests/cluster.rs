@@ -231,7 +231,7 @@ impl TestNode {
             pods_file.display().to_string(),
             node_file.display().to_string(),
         );
-        let mut extra = vec![
+        let extra = vec![
             "--cgroup-root",
             root.as_str(),
             "--pods",
@@ -241,10 +241,9 @@ impl TestNode {
             "--node-name",
             name,
         ];
-        // Kills are counted from each subtree's cgroup counters: the kernel log is the
-        // whole host's (every test's kills since boot, outside this node's subtree), and an
-        // agent on a --cgroup-root subtree does not map its paths into the subtree yet.
-        extra.push("--no-kernel-log");
+        // The kernel log is the whole host's: each agent keeps the kills inside its own
+        // subtree (paths mapped into it) and counts its node's kills from its root's
+        // counter, not /proc/vmstat (a live --cgroup-root subtree is a node of its own).
         let netns = NetNs::new(index);
         let token_file = scratch.dir.join("token");
         std::fs::write(&token_file, format!("{TOKEN}\n")).unwrap();
@@ -569,23 +568,17 @@ fn cluster_commands_on_prometheus_and_victoria_metrics() {
         let (oom, _) = cluster(store, &["oom", "--since", "10m"]);
         assert_eq!(oom["schema"], "memglass.cluster-oom/v1");
         assert_eq!(oom["since"], "10m");
-        // The three "nodes" share this host's /proc/vmstat, whose oom_kill the kill raised
-        // (and any other OOM kill on this host during the test): the agents count those as
-        // node-scope kills with no victim in their subtree (cgroup ""), as many as the host
-        // had. Only node-c has the victim.
-        let all = oom["kills"].as_array().unwrap();
-        let (kills, host): (Vec<&Value>, Vec<&Value>) = all.iter().partition(|k| k["cgroup"] != "");
+        // The three "nodes" share this host's kernel log and /proc/vmstat, but each counts
+        // only the kills inside its own subtree: one row, on node-c.
+        let kills = oom["kills"].as_array().unwrap();
         assert_eq!(kills.len(), 1, "{}: {oom}", store.name);
-        for k in &host {
-            assert_eq!(k["scope"], "node", "{k}");
-            assert!(k["count"].as_u64().unwrap() >= 1, "{k}");
-        }
-        let kill = kills[0];
+        let kill = &kills[0];
         assert_eq!(kill["node"], "node-c", "{kill}");
         assert_eq!(kill["namespace"], "shop");
         assert_eq!(kill["pod"], "oomer-c", "{kill}");
         assert_eq!(kill["container"], "app", "{kill}");
         assert_eq!(kill["scope"], "container", "{kill}");
+        assert_eq!(kill["cause"], "anon", "{kill}: the kernel report's stats");
         assert_eq!(kill["count"], 1, "{}: {kill}", store.name);
 
         // The tables for people name the same pods.
