@@ -472,8 +472,12 @@ fn the_daemonset_runs_on_containerd_as_its_manifest_says() {
         readonly: true,
         ..Default::default()
     };
+    // Each round in a subshell whose processes volunteer first for the OOM killer
+    // (oom_score_adj 1000; raising it needs no privilege): a second kill right after
+    // tail's (its memory is freed only after it) then takes one of them, never the loop.
     let hog_script = "for n in 1 2; do while [ ! -e /trigger/go$n ]; do sleep 0.2; done; \
-                      head -c 200m /dev/zero | tail > /dev/null; done; sleep 3600";
+                      sh -c 'echo 1000 > /proc/self/oom_score_adj; \
+                      head -c 200m /dev/zero | tail > /dev/null'; done; sleep 3600";
     let (web_sandbox, web_ids, hog_sandbox, hog_ids) = runtime.block_on(async {
         let mut client = connect(&containerd.socket).await;
         let (web_sandbox, web_ids) = run_pod(
