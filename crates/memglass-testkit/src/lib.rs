@@ -341,3 +341,22 @@ impl Drop for RemoveOnDrop {
         }
     }
 }
+
+/// Run the workload in the cgroup `dir` with 64 MiB of anonymous memory, more than the
+/// small limit the test set there, and check that the kernel OOM-killed it.
+pub fn oom_kill_in(dir: &Path) {
+    let status = std::process::Command::new(workload_bin())
+        .arg("--cgroup")
+        .arg(dir)
+        .args(["--anon", "64M"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .expect("run memglass-workload");
+    assert!(
+        !status.success(),
+        "the workload in {} should have been OOM-killed",
+        dir.display()
+    );
+}

@@ -17,7 +17,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 
 use agent_support::*;
-use memglass_testkit::{memglass_bin, workload_bin, Scratch, TestCgroup, Workload};
+use memglass_testkit::{memglass_bin, Scratch, TestCgroup, Workload};
 
 #[test]
 fn metrics_match_a_real_workload() {
@@ -381,19 +381,7 @@ fn history_and_oom_events_survive_kill_9() {
     drop(calm);
     agent.wait_collections(1);
     // Twice the limit in anonymous memory: the kernel kills it.
-    let status = Command::new(workload_bin())
-        .arg("--cgroup")
-        .arg(&dir)
-        .args(["--anon", "64M"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .unwrap();
-    assert!(
-        !status.success(),
-        "the workload should have been OOM-killed"
-    );
+    memglass_testkit::oom_kill_in(&dir);
     agent.wait_for(|a| {
         a.get("/api/v1/oom").json()["events"]
             .as_array()
@@ -684,19 +672,7 @@ fn oom_kills_from_counters_without_the_kernel_log() {
     let calm = Workload::start(&dir, &args(&[("--anon", "8M".into())]));
     agent.wait_collections(2);
     drop(calm);
-    let status = Command::new(workload_bin())
-        .arg("--cgroup")
-        .arg(&dir)
-        .args(["--anon", "64M"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .unwrap();
-    assert!(
-        !status.success(),
-        "the workload should have been OOM-killed"
-    );
+    memglass_testkit::oom_kill_in(&dir);
     agent.wait_for(|a| {
         a.get("/api/v1/oom").json()["events"]
             .as_array()
@@ -769,19 +745,7 @@ fn a_live_subtree_is_a_node_of_its_own() {
         .strip_prefix(&format!("{}/node-a", cg.path))
         .unwrap();
     let oom = |dir: &Path| {
-        let status = Command::new(workload_bin())
-            .arg("--cgroup")
-            .arg(dir)
-            .args(["--anon", "64M"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .unwrap();
-        assert!(
-            !status.success(),
-            "the workload should have been OOM-killed"
-        );
+        memglass_testkit::oom_kill_in(dir);
     };
     let node_kills = |agent: &Agent| {
         let m = parse_metrics(&agent.get("/metrics").body);

@@ -13,7 +13,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 
 use agent_support::*;
-use memglass_testkit::{workload_bin, Scratch, TestCgroup, Workload};
+use memglass_testkit::{Scratch, TestCgroup, Workload};
 
 #[test]
 fn dashboard_in_chromium() {
@@ -82,16 +82,7 @@ fn dashboard_in_chromium() {
     let calm = Workload::start(&c1, &args(&[("--anon", "12M".into())]));
     agent.wait_collections(3);
     drop(calm);
-    let killed = Command::new(workload_bin())
-        .arg("--cgroup")
-        .arg(&c1)
-        .args(["--anon", "64M"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .unwrap();
-    assert!(!killed.success());
+    memglass_testkit::oom_kill_in(&c1);
     agent.wait_for(|a| {
         a.get("/api/v1/oom").json()["events"]
             .as_array()

@@ -15,12 +15,11 @@ mod agent_support;
 
 use std::ffi::OsStr;
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use agent_support::*;
 use memglass_testkit::fake_api::{derived_pod, FakeApi, Request};
-use memglass_testkit::{workload_bin, Scratch, TestCgroup, Workload};
+use memglass_testkit::{Scratch, TestCgroup, Workload};
 use serde_json::Value;
 
 const NODE: &str = "k8s-controller-01";
@@ -222,19 +221,7 @@ fn new_pods_are_named_within_seconds_also_after_the_api_comes_back() {
 
 /// Run the workload helper with `--anon 64M` in `dir` (limit 32M): the kernel kills it.
 fn oom_kill(dir: &std::path::Path) {
-    let status = Command::new(workload_bin())
-        .arg("--cgroup")
-        .arg(dir)
-        .args(["--anon", "64M"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .unwrap();
-    assert!(
-        !status.success(),
-        "the workload should have been OOM-killed"
-    );
+    memglass_testkit::oom_kill_in(dir);
 }
 
 fn oom_event_requests(api: &FakeApi) -> Vec<Request> {

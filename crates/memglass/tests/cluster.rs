@@ -21,7 +21,7 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use agent_support::*;
-use memglass_testkit::{memglass_bin, workload_bin, Scratch, TestCgroup, Workload};
+use memglass_testkit::{memglass_bin, Scratch, TestCgroup, Workload};
 use serde_json::{json, Value};
 
 /// One pod of a node: name, anon MiB held, memory request, container limit (MiB).
@@ -456,19 +456,7 @@ fn cluster_commands_on_prometheus_and_victoria_metrics() {
     // A real OOM kill in node-c's container, after the stores began scraping, so the
     // victim's series is born inside the window (docs/metrics.md's caveat).
     let oomer = nodes[2].container("oomer-c");
-    let status = Command::new(workload_bin())
-        .arg("--cgroup")
-        .arg(oomer)
-        .args(["--anon", "64M"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .unwrap();
-    assert!(
-        !status.success(),
-        "the workload should have been OOM-killed"
-    );
+    memglass_testkit::oom_kill_in(oomer);
 
     let mut latencies = Vec::new();
     for store in &stores {

@@ -11,12 +11,12 @@ mod agent_support;
 mod cluster_support;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use agent_support::prometheus::Prometheus;
 use agent_support::*;
 use cluster_support::*;
-use memglass_testkit::{workload_bin, Scratch, Workload};
+use memglass_testkit::{Scratch, Workload};
 use serde_json::Value;
 
 const NODE_NAME: &str = "dash-node";
@@ -153,19 +153,7 @@ fn every_panel_query_answers_on_a_real_prometheus() {
     let rules = repo().join("deploy/prometheus/rules.yaml");
     let prometheus = Prometheus::start(&[agent.addr], None, &[rules.to_str().unwrap()]);
     prometheus.wait_up(1);
-    let status = Command::new(workload_bin())
-        .arg("--cgroup")
-        .arg(&victim)
-        .args(["--anon", "64M"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .unwrap();
-    assert!(
-        !status.success(),
-        "the workload should have been OOM-killed"
-    );
+    memglass_testkit::oom_kill_in(&victim);
     // Scraped a few times since the kill (range functions need two samples).
     let relative = victim_path.strip_prefix(&cg.path).unwrap();
     prometheus.query_until_some(&format!(
