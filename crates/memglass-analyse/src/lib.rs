@@ -11,9 +11,11 @@
 //! - [`eviction`]: kubelet's memory eviction signals and who it would evict next.
 //! - [`sizing`]: requests and limits against allocatable and the measured peaks.
 //! - [`node_pods`]: the pods of this node (pod cgroups joined with the directory).
+//! - [`diagnose`]: all of the above turned into findings with evidence and remedies.
 #![deny(missing_docs)]
 
 pub mod cgroup;
+pub mod diagnose;
 pub mod eviction;
 pub mod filecache;
 pub mod node;
