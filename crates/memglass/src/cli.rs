@@ -82,6 +82,11 @@ pub enum Command {
     /// Why a pod stays Pending, and what to set: Σ memory requests and limits against node
     /// allocatable, each pod's request and limit against its measured peak, suggestions.
     Requests(crate::cmd::requests::RequestsArgs),
+    /// What is wrong and what to do: OOM kills, pods near their limit or next to be
+    /// evicted, Pending pods without room, requests and limits to change, and where
+    /// "missing" memory is (page cache, tmpfs, dirty pages, deleted files, kernel, removed
+    /// cgroups), each finding with its figures and a remedy.
+    Diagnose(crate::cmd::diagnose::DiagnoseArgs),
     /// A live terminal view: the node's breakdown, pods and their containers (or every
     /// cgroup) by any memory type with growth per refresh, and each cgroup in detail.
     Top(TopArgs),

@@ -43,6 +43,9 @@ fn main() -> ExitCode {
         Some(cli::Command::Requests(args)) => {
             cmd::requests::run(&cli.sources, &cli.identity, &args, &mut stdout)
         }
+        Some(cli::Command::Diagnose(args)) => {
+            cmd::diagnose::run(&cli.sources, &cli.identity, &args, &mut stdout)
+        }
         Some(cli::Command::Top(args)) => cmd::top::run(&cli.sources, &cli.identity, &args),
         Some(cli::Command::Cluster(args)) => cmd::cluster::run(&cli.identity, &args, &mut stdout),
     }

@@ -24,6 +24,10 @@ mod cluster_support;
 #[path = "kernel/eviction.rs"]
 mod eviction;
 
+/// `memglass diagnose`: one scenario per finding, on real cgroups (issue 14).
+#[path = "kernel/diagnose.rs"]
+mod diagnose;
+
 /// Run `memglass snapshot --json` and return the parsed document.
 fn snapshot() -> Value {
     let output = Command::new(memglass_bin())

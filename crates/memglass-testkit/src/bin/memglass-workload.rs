@@ -9,11 +9,14 @@
 //! memglass-workload [--cgroup DIR] ACTION...
 //!   --anon SIZE          mmap anonymous memory and touch every page
 //!   --read-file P:SIZE   create P, sync it, drop it from the cache, then read it (clean cache)
+//!   --reread P:SIZE      the same, then read it twice more (active page cache)
 //!   --dirty P:SIZE       write P without syncing (dirty cache)
 //!   --tmpfs P:SIZE       write P, which must be on tmpfs (shmem)
 //!   --map-file P:SIZE    create P, sync, drop, then mmap it shared and read every page
 //!   --delete-open P:SIZE write and sync P, keep it open, unlink it
 //!   --open P             open an existing file and hold it, reading nothing
+//!   --grow RATE:MAX      after `ready`, touch RATE more anonymous memory per second (in
+//!                        tenths of a second) until MAX in all: a steady leak
 //! SIZE: bytes, or with a K/M/G suffix (binary units).
 //! ```
 
@@ -44,6 +47,7 @@ struct Held {
 fn run() -> Result<(), String> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut held = Held::default();
+    let mut grow = None;
     let mut index = 0;
     while index < args.len() {
         let flag = args[index].as_str();
@@ -58,6 +62,21 @@ fn run() -> Result<(), String> {
             "--read-file" => {
                 let (path, size) = path_size(value)?;
                 held.files.push(read_file(path, size)?);
+            }
+            "--reread" => {
+                let (path, size) = path_size(value)?;
+                let file = read_file(path, size)?;
+                // A page read a second time moves to the active list.
+                for _ in 0..2 {
+                    read_all(path)?;
+                }
+                held.files.push(file);
+            }
+            "--grow" => {
+                let (rate, max) = value
+                    .split_once(':')
+                    .ok_or_else(|| format!("expected RATE:MAX, got {value:?}"))?;
+                grow = Some((parse_size(rate)?, parse_size(max)?));
             }
             "--dirty" => {
                 let (path, size) = path_size(value)?;
@@ -89,6 +108,9 @@ fn run() -> Result<(), String> {
     writeln!(stdout, "ready {}", std::process::id()).map_err(|e| e.to_string())?;
     stdout.flush().map_err(|e| e.to_string())?;
     drop(stdout);
+    if let Some((rate, max)) = grow {
+        std::thread::spawn(move || leak(rate, max));
+    }
     // Hold until the test closes our stdin (or kills us).
     let mut sink = String::new();
     while std::io::stdin()
@@ -195,6 +217,11 @@ fn create_uncached(path: &str, size: usize) -> Result<File, String> {
 
 fn read_file(path: &str, size: usize) -> Result<File, String> {
     drop(create_uncached(path, size)?);
+    read_all(path)
+}
+
+/// Read `path` to its end; the file, still open.
+fn read_all(path: &str) -> Result<File, String> {
     let mut file = File::open(path).map_err(|e| format!("open {path}: {e}"))?;
     let mut buf = vec![0_u8; 1 << 20];
     while file
@@ -203,6 +230,20 @@ fn read_file(path: &str, size: usize) -> Result<File, String> {
         > 0
     {}
     Ok(file)
+}
+
+/// Touch `rate / 10` more anonymous memory every 100 ms until `max`; the mappings are
+/// never freed (the process ends with them).
+fn leak(rate: usize, max: usize) {
+    let step = (rate / 10).max(PAGE);
+    let mut total = 0;
+    while total + step <= max {
+        if anon(step).is_err() {
+            return;
+        }
+        total += step;
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
 }
 
 fn map_file(path: &str, size: usize) -> Result<(File, (*mut libc::c_void, usize)), String> {

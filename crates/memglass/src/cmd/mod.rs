@@ -4,6 +4,7 @@ pub mod agent;
 pub mod cache;
 pub mod capture;
 pub mod cluster;
+pub mod diagnose;
 pub mod eviction;
 pub mod oom;
 pub mod pages;

@@ -127,6 +127,39 @@ fn from_kmsg(
     )
 }
 
+/// The kills in the kernel's ring buffer at or after `since`, explained, with Unix seconds
+/// where the time is known (`memglass diagnose`). With `subtree` (a live `--cgroup-root`),
+/// only kills inside it, their paths made relative to it, as the agent does.
+pub fn recent(
+    sources: &SourceArgs,
+    directory: &Directory,
+    since: SystemTime,
+    subtree: Option<&str>,
+) -> anyhow::Result<Vec<(OomReport, Option<i64>)>> {
+    let clock = Clock::of_this_boot(&sources.proc_root);
+    let mut kmsg = Kmsg::open(Path::new(reader::DEV_KMSG), Start::Beginning)?;
+    let mut kills = kmsg.drain()?;
+    kills.extend(kmsg.assembler.finish());
+    kmsg.warn();
+    let kills = kills
+        .into_iter()
+        .filter_map(|kill| match subtree {
+            Some(subtree) => kill.within(subtree),
+            None => Some(kill),
+        })
+        .collect();
+    Ok(explain(kills, directory, &clock, Some(since))
+        .into_iter()
+        .map(|(report, time)| {
+            let unix = time
+                .wall
+                .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+                .and_then(|d| i64::try_from(d.as_secs()).ok());
+            (report, unix)
+        })
+        .collect())
+}
+
 /// Stream kills as they are logged (history first when --since reaches back).
 fn follow(
     sources: &SourceArgs,

@@ -2,6 +2,7 @@
 
 pub mod cache;
 pub mod cluster;
+pub mod diagnose;
 pub mod eviction;
 pub mod human;
 pub mod json;
