@@ -14,6 +14,7 @@ use memglass_analyse::{sizing, Snapshot};
 use memglass_identify::Directory;
 
 use crate::config::Retention;
+use crate::findings::{self, LeakWatch};
 use crate::oom::{self, CounterWatch, KernelOom, OomEvent};
 use crate::shared::{Health, Report, Shared};
 use crate::store::{Resolution, Writer};
@@ -79,6 +80,8 @@ pub struct Schedule {
     pub eviction_threshold: Threshold,
     /// Which cached files are measured for `memglass_file_cache_bytes`, and how often.
     pub file_cache: FileCacheSchedule,
+    /// The diagnosis rules' tunables (eviction margin, memory throttling factor).
+    pub diagnose: memglass_analyse::diagnose::Settings,
 }
 
 /// The top files of the largest page-cache holders, measured every `every` collections
@@ -96,6 +99,7 @@ pub struct FileCacheSchedule {
 /// Collect forever (the thread ends with the process).
 pub fn run(shared: &Arc<Shared>, mut writer: Writer, mut source: impl Source, schedule: Schedule) {
     let mut watch = CounterWatch::default();
+    let mut leaks = LeakWatch::new(schedule.interval);
     let mut next = Instant::now();
     let mut seq = 0;
     loop {
@@ -104,30 +108,25 @@ pub fn run(shared: &Arc<Shared>, mut writer: Writer, mut source: impl Source, sc
         let started = Instant::now();
         match source.collect() {
             Ok(Collected {
-                mut snapshot,
+                snapshot,
                 directory,
             }) => {
-                // The raw memory.stat maps are most of a report's size and nothing the
-                // agent serves needs them (every named figure is kept): drop them.
-                for cgroup in &mut snapshot.cgroups {
-                    cgroup.stat = Default::default();
-                }
                 // The same pure analyses as `memglass eviction` and `memglass requests`,
                 // once per collection: scrapes and API calls only present them.
                 let eviction =
                     eviction::analyse(&snapshot, &directory, schedule.eviction_threshold);
                 let sizing = sizing::analyse(&snapshot, &directory);
-                drop(directory);
                 seq += 1;
-                let report = Arc::new(Report {
+                let mut report = Report {
                     seq,
                     taken_at,
                     duration: started.elapsed(),
                     snapshot,
                     eviction,
                     sizing,
-                });
-                let before = shared.report.swap(Some(Arc::clone(&report)));
+                    findings: Vec::new(),
+                };
+                let before = shared.latest();
                 let health = &shared.health;
                 Health::add(&health.collections, 1);
                 Health::add(&health.vanished_cgroups, report.snapshot.vanished as u64);
@@ -148,6 +147,25 @@ pub fn run(shared: &Arc<Shared>, mut writer: Writer, mut source: impl Source, sc
                     kernel,
                     &schedule,
                 );
+                // After the kills are stored (they are findings at once), and before the
+                // raw memory.stat maps go (v1's own-page counters are read).
+                let holders = shared.cache_holders.load_full();
+                report.findings = findings::compute(
+                    &report,
+                    &directory,
+                    writer.store(),
+                    holders.as_deref().map_or(&[], Vec::as_slice),
+                    &mut leaks,
+                    schedule.diagnose,
+                );
+                drop(directory);
+                // The raw memory.stat maps are most of a report's size and nothing the
+                // agent serves needs them (every named figure is kept): drop them.
+                for cgroup in &mut report.snapshot.cgroups {
+                    cgroup.stat = Default::default();
+                }
+                let report = Arc::new(report);
+                shared.report.store(Some(Arc::clone(&report)));
                 source.published(&report, &ooms);
             }
             Err(error) => {

@@ -6,6 +6,7 @@
 //!   [`store`], and turns OOM kills into stored events with a flight recorder.
 //! - [`metrics`]: Prometheus text and OpenMetrics rendered from the latest report.
 //! - [`api`]: the versioned JSON API under `/api/v1` (docs/api.md).
+//! - [`findings`]: `memglass diagnose`'s rules on every collection.
 //! - [`store`]: SQLite history (WAL): samples with retention and downsampling, OOM events.
 //! - [`server`]: the axum router, bearer-token checks, and the embedded dashboard.
 //!
@@ -18,6 +19,7 @@ mod assets;
 pub mod collector;
 pub mod config;
 mod error;
+pub mod findings;
 pub mod metrics;
 pub mod oom;
 pub mod server;

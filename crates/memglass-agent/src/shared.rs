@@ -17,8 +17,8 @@ use memglass_analyse::Snapshot;
 
 use crate::store::Store;
 
-/// One collection: the analysed snapshot, kubelet's eviction view and the request/limit
-/// sizing of its pods, and when and how it was taken.
+/// One collection: the analysed snapshot, kubelet's eviction view, the request/limit
+/// sizing of its pods and the findings, and when and how it was taken.
 #[derive(Debug, Clone)]
 pub struct Report {
     /// 1 for the first collection since start, then counting up.
@@ -33,6 +33,8 @@ pub struct Report {
     pub eviction: EvictionReport,
     /// Requests and limits against allocatable and the measured peaks (`memglass requests`).
     pub sizing: SizingReport,
+    /// What is wrong and what to do (`memglass diagnose`), most severe first.
+    pub findings: Vec<memglass_analyse::diagnose::Finding>,
 }
 
 impl Report {

@@ -65,6 +65,30 @@ impl Threshold {
     }
 }
 
+/// How close to its threshold a signal counts as "near" (the `eviction_next` finding, the
+/// agent's `MemglassEvictionNext` event).
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Margin {
+    /// Bytes above the threshold.
+    Bytes(u64),
+    /// Percent of the threshold (in bytes) above it.
+    PercentOfThreshold(f64),
+}
+
+impl Margin {
+    /// memglass's default: within 20% of the threshold.
+    pub const DEFAULT: Margin = Margin::PercentOfThreshold(20.0);
+
+    /// The margin in bytes for a threshold of `threshold` bytes.
+    pub fn bytes(self, threshold: u64) -> u64 {
+        match self {
+            Margin::Bytes(bytes) => bytes,
+            Margin::PercentOfThreshold(p) => (threshold as f64 * p / 100.0) as u64,
+        }
+    }
+}
+
 /// Which eviction signal.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub enum Signal {
@@ -111,6 +135,14 @@ pub struct SignalReport {
     pub margin: i64,
     /// available < threshold: kubelet is evicting.
     pub met: bool,
+}
+
+impl SignalReport {
+    /// Within `margin` of the threshold, or past it: available < threshold + margin.
+    pub fn near(&self, margin: Margin) -> bool {
+        let margin = i64::try_from(margin.bytes(self.threshold)).unwrap_or(i64::MAX);
+        self.margin < margin
+    }
 }
 
 /// Why kubelet will not evict a pod.

@@ -12,6 +12,10 @@ mod cluster_support;
 #[path = "agent/eviction.rs"]
 mod eviction;
 
+/// Findings (`memglass diagnose`'s rules) served by the agent.
+#[path = "agent/findings.rs"]
+mod findings;
+
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::{Command, Stdio};

@@ -70,6 +70,7 @@ pub fn router() -> Router<Arc<Shared>> {
         .route("/cache", get(cache))
         .route("/eviction", get(eviction))
         .route("/requests", get(requests))
+        .route("/findings", get(findings))
         .fallback(not_found)
 }
 
@@ -211,6 +212,55 @@ async fn requests(State(shared): State<Arc<Shared>>) -> Result<Response, ApiErro
         .requests(&report.sizing, report.taken_at)
         .map_err(ApiError::internal)?;
     Ok(json_text(body))
+}
+
+/// `memglass diagnose --json` of the latest collection; `cgroup=PATH` keeps the findings
+/// about it and below it, `pod=[NAMESPACE/]NAME` those of a pod, `min_severity=` drops the
+/// milder ones.
+async fn findings(State(shared): State<Arc<Shared>>, Query(query): Params) -> ApiResult {
+    use memglass_analyse::diagnose::{Document, Severity, SCHEMA};
+    counted(&shared);
+    let report = latest(&shared)?;
+    let min = match query.get("min_severity").map(String::as_str) {
+        None | Some("info") => Severity::Info,
+        Some("warning") => Severity::Warning,
+        Some("critical") => Severity::Critical,
+        Some(other) => {
+            return Err(ApiError::bad_request(format!(
+                "min_severity {other:?}: expected critical, warning or info"
+            )))
+        }
+    };
+    let cgroup = match query.get("cgroup") {
+        Some(path) if !path.starts_with('/') => {
+            return Err(ApiError::bad_request(format!(
+                "cgroup {path:?}: a cgroup path starts with /"
+            )))
+        }
+        other => other,
+    };
+    let pod = query.get("pod").map(|p| match p.split_once('/') {
+        Some((ns, name)) => (Some(ns), name),
+        None => (None, p.as_str()),
+    });
+    let kept: Vec<_> = report
+        .findings
+        .iter()
+        .filter(|f| f.severity <= min)
+        .filter(|f| cgroup.is_none_or(|path| f.within(path)))
+        .filter(|f| {
+            pod.is_none_or(|(ns, name)| {
+                f.pod.as_deref() == Some(name)
+                    && ns.is_none_or(|ns| f.namespace.as_deref() == Some(ns))
+            })
+        })
+        .cloned()
+        .collect();
+    Ok(Json(json!(Document {
+        schema: SCHEMA,
+        taken_at: rfc3339(report.unix_seconds()),
+        findings: &kept,
+    })))
 }
 
 fn documents(shared: &Shared) -> Result<&dyn crate::shared::Documents, ApiError> {

@@ -103,6 +103,7 @@ pub fn render(shared: &Shared, format: Format) -> String {
         if let Some(holders) = shared.cache_holders.load_full() {
             write_file_cache(&mut e, &holders, &by_path);
         }
+        write_findings(&mut e, &report.findings);
         write_collection(&mut e, report);
     }
     write_oom_kills(&mut e, shared);
@@ -289,6 +290,37 @@ fn write_file_cache(
     for (labels, cache) in series() {
         if let Some(dirty) = cache.dirty {
             e.sample(&labels, None, dirty);
+        }
+    }
+}
+
+/// `memglass_finding`: 1 for each finding that holds now (`memglass diagnose`'s kinds, a
+/// fixed set; a subject has at most one series per kind).
+fn write_findings(e: &mut Encoder<'_>, findings: &[memglass_analyse::diagnose::Finding]) {
+    e.family(
+        "memglass_finding",
+        Kind::Gauge,
+        "1 while a finding holds: kind (oom_killed, near_limit, eviction_next, leak, ...), severity and subject (docs/diagnose.md).",
+    );
+    let mut seen = std::collections::HashSet::new();
+    for f in findings {
+        let labels = labels(&[
+            ("kind", f.kind.as_str()),
+            ("severity", f.severity.as_str()),
+            ("namespace", f.namespace.as_deref().unwrap_or("")),
+            ("pod", f.pod.as_deref().unwrap_or("")),
+            ("container", f.container.as_deref().unwrap_or("")),
+            ("cgroup", f.cgroup.as_deref().unwrap_or("")),
+        ]);
+        let subject = (
+            f.kind,
+            f.namespace.as_deref(),
+            f.pod.as_deref(),
+            f.cgroup.as_deref(),
+        );
+        // Most severe first: a second finding of the same kind and subject adds nothing.
+        if seen.insert(subject) {
+            e.sample(&labels, None, 1);
         }
     }
 }

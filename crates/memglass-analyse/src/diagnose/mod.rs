@@ -362,11 +362,26 @@ impl Finding {
     }
 }
 
+/// The schema name of `memglass diagnose --json` and the agent's `/api/v1/findings`.
+pub const SCHEMA: &str = "memglass.diagnose/v1";
+
+/// The `memglass.diagnose/v1` document (docs/json-format.md).
+#[derive(Debug, Clone, Serialize)]
+pub struct Document<'a> {
+    /// [`SCHEMA`].
+    pub schema: &'static str,
+    /// When the figures were read, RFC 3339.
+    pub taken_at: String,
+    /// Most severe first.
+    pub findings: &'a [Finding],
+}
+
 /// Tunables of the rules, with kubelet's defaults where kubelet has one.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Settings {
-    /// A signal is "near" its threshold when available < threshold × (1 + this / 100).
-    pub eviction_margin_percent: f64,
+    /// How near its threshold a signal must come for `eviction_next` (and for
+    /// `exceeds_request` to become a warning).
+    pub eviction_margin: crate::eviction::Margin,
     /// KEP-2570's memory throttling factor (kubelet's `memoryThrottlingFactor`, 0.9).
     pub memory_throttling_factor: f64,
     /// The machine's page size (memory.high is a whole number of pages).
@@ -378,7 +393,7 @@ pub struct Settings {
 impl Default for Settings {
     fn default() -> Settings {
         Settings {
-            eviction_margin_percent: 20.0,
+            eviction_margin: crate::eviction::Margin::DEFAULT,
             memory_throttling_factor: 0.9,
             page_size: 4096,
             now: 0,

@@ -119,14 +119,13 @@ fn request_of(c: &CgroupReport) -> Option<u64> {
     }
 }
 
-/// Signals whose available memory is under threshold × (1 + margin).
+/// Signals within the margin of their threshold, or past it.
 fn near_signals<'a>(inputs: &Inputs<'a>) -> Vec<&'a SignalReport> {
-    let factor = 1.0 + inputs.settings.eviction_margin_percent / 100.0;
     inputs
         .eviction
         .signals
         .iter()
-        .filter(|s| (s.available as f64) < s.threshold as f64 * factor)
+        .filter(|s| s.near(inputs.settings.eviction_margin))
         .collect()
 }
 

@@ -69,11 +69,16 @@ pub struct AgentArgs {
     /// are posted only when the agent asks the API (--kube, or inside a cluster).
     #[arg(long)]
     pub no_events: bool,
-    /// Post `MemglassEvictionNext` on the pod kubelet would evict next while an eviction
-    /// signal's available memory is below its threshold plus this margin: a quantity
-    /// (50Mi) or a percentage of the threshold (20% of 100Mi is 20Mi).
-    #[arg(long, default_value = "20%", value_name = "QUANTITY|PERCENT", value_parser = events::parse_margin)]
-    pub event_eviction_margin: events::Margin,
+    /// The pod kubelet would evict next is a finding (`eviction_next`) and gets a
+    /// `MemglassEvictionNext` event while an eviction signal's available memory is below
+    /// its threshold plus this margin: a quantity (50Mi) or a percentage of the threshold
+    /// (20% of 100Mi is 20Mi).
+    #[arg(long = "eviction-margin", alias = "event-eviction-margin", default_value = "20%", value_name = "QUANTITY|PERCENT", value_parser = crate::cmd::eviction::parse_margin)]
+    pub eviction_margin: events::Margin,
+    /// KEP-2570's memory throttling factor for the memory.high the findings suggest
+    /// (kubelet's memoryThrottlingFactor).
+    #[arg(long, default_value = "0.9", value_name = "FACTOR", value_parser = crate::cmd::diagnose::parse_factor)]
+    pub memory_throttling_factor: f64,
     /// Benchmarks: before serving, fill the history with this much of copies of the
     /// first collection.
     #[arg(long, hide = true, value_name = "DURATION", value_parser = humantime::parse_duration)]
@@ -156,8 +161,7 @@ pub fn run(sources: &SourceArgs, identity: &IdentityArgs, args: &AgentArgs) -> a
     }
     let events = match live.kube_watch() {
         Some(watch) => {
-            let sink =
-                (!args.no_events).then(|| events::EventSink::new(args.event_eviction_margin));
+            let sink = (!args.no_events).then(|| events::EventSink::new(args.eviction_margin));
             let _ = shared.kube.set(Box::new(events::KubeHealthSource {
                 watch,
                 events_enabled: sink.is_some(),
@@ -228,6 +232,12 @@ pub fn run(sources: &SourceArgs, identity: &IdentityArgs, args: &AgentArgs) -> a
             holders: args.file_cache_holders,
             files: args.file_cache_files,
             every: args.file_cache_every.max(1),
+        },
+        diagnose: memglass_analyse::diagnose::Settings {
+            eviction_margin: args.eviction_margin,
+            memory_throttling_factor: args.memory_throttling_factor,
+            page_size: rustix::param::page_size() as u64,
+            now: 0,
         },
     };
     let collector_shared = Arc::clone(&shared);

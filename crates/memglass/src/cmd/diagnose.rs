@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime};
 use anyhow::{bail, Context};
 use clap::Args;
 use memglass_analyse::diagnose::{self, Finding, History, Inputs, RecentKill, Settings, Severity};
-use memglass_analyse::eviction::{self, Threshold};
+use memglass_analyse::eviction::{self, Margin, Threshold};
 use memglass_analyse::sizing;
 use memglass_identify::CgroupKind;
 
@@ -44,10 +44,10 @@ pub struct DiagnoseArgs {
     /// kubelet's hard eviction threshold for memory.available (as `memglass eviction`).
     #[arg(long, default_value = "100Mi", value_name = "QUANTITY|PERCENT", value_parser = crate::cmd::eviction::parse_threshold)]
     pub threshold: Threshold,
-    /// A signal is near its threshold when available memory is within this percentage of
-    /// the threshold above it (eviction_next, and exceeds_request becomes a warning).
-    #[arg(long, default_value = "20", value_name = "PERCENT", value_parser = parse_percent)]
-    pub eviction_margin: f64,
+    /// How near its threshold a signal must come for the pod kubelet evicts next to be a
+    /// finding: a percentage of the threshold (20%) or a quantity (50Mi).
+    #[arg(long, default_value = "20%", value_name = "QUANTITY|PERCENT", value_parser = crate::cmd::eviction::parse_margin)]
+    pub eviction_margin: Margin,
     /// KEP-2570's memory throttling factor for the memory.high remedies (kubelet's
     /// memoryThrottlingFactor).
     #[arg(long, default_value = "0.9", value_name = "FACTOR", value_parser = parse_factor)]
@@ -57,16 +57,7 @@ pub struct DiagnoseArgs {
     pub min_severity: Severity,
 }
 
-fn parse_percent(text: &str) -> Result<f64, String> {
-    match text.trim().trim_end_matches('%').parse::<f64>() {
-        Ok(p) if (0.0..=1000.0).contains(&p) => Ok(p),
-        _ => Err(format!(
-            "expected a percentage like 20 or 20%, got {text:?}"
-        )),
-    }
-}
-
-fn parse_factor(text: &str) -> Result<f64, String> {
+pub fn parse_factor(text: &str) -> Result<f64, String> {
     match text.trim().parse::<f64>() {
         Ok(f) if f > 0.0 && f <= 1.0 => Ok(f),
         _ => Err(format!("expected a factor in (0, 1], got {text:?}")),
@@ -134,7 +125,7 @@ pub fn run(
         cache_holders: &holders,
         histories: &histories,
         settings: Settings {
-            eviction_margin_percent: args.eviction_margin,
+            eviction_margin: args.eviction_margin,
             memory_throttling_factor: args.memory_throttling_factor,
             page_size: rustix::param::page_size() as u64,
             now,

@@ -4,7 +4,7 @@ use std::io::Write;
 use std::time::SystemTime;
 
 use clap::Args;
-use memglass_analyse::eviction::{self, Threshold};
+use memglass_analyse::eviction::{self, Margin, Threshold};
 
 use crate::cli::{IdentityArgs, SourceArgs};
 use crate::cmd::snapshot::{take_with_directory, warn_about_gaps};
@@ -35,6 +35,21 @@ pub fn parse_threshold(text: &str) -> Result<Threshold, String> {
     memglass_kube::parse_memory(text)
         .map(Threshold::Bytes)
         .map_err(|e| format!("expected a quantity like 100Mi or a percentage like 5%: {e}"))
+}
+
+/// `20%` (of the threshold, ≥ 0) or a quantity (`50Mi`): how near its threshold a signal
+/// counts as near.
+pub fn parse_margin(text: &str) -> Result<Margin, String> {
+    let text = text.trim();
+    if let Some(percent) = text.strip_suffix('%') {
+        return match percent.trim().parse::<f64>() {
+            Ok(p) if (0.0..=10_000.0).contains(&p) => Ok(Margin::PercentOfThreshold(p)),
+            _ => Err(format!("expected a percentage in [0, 10000], got {text:?}")),
+        };
+    }
+    memglass_kube::parse_memory(text)
+        .map(Margin::Bytes)
+        .map_err(|e| format!("expected a quantity like 50Mi or a percentage like 20%: {e}"))
 }
 
 pub fn run(
@@ -79,5 +94,15 @@ mod tests {
         assert!(parse_threshold("0%").is_err());
         assert!(parse_threshold("101%").is_err());
         assert!(parse_threshold("lots").is_err());
+    }
+
+    #[test]
+    fn margins_parse() {
+        const MIB: u64 = 1 << 20;
+        assert_eq!(parse_margin("20%"), Ok(Margin::PercentOfThreshold(20.0)));
+        assert_eq!(parse_margin("0%"), Ok(Margin::PercentOfThreshold(0.0)));
+        assert_eq!(parse_margin("50Mi"), Ok(Margin::Bytes(50 * MIB)));
+        assert!(parse_margin("-5%").is_err());
+        assert!(parse_margin("lots").is_err());
     }
 }

@@ -3,19 +3,9 @@
 use std::io::Write;
 use std::time::SystemTime;
 
-use memglass_analyse::diagnose::{Evidence, Finding, Value};
+use memglass_analyse::diagnose::{Document, Evidence, Finding, Value, SCHEMA};
 
 use crate::render::human::bytes;
-
-/// The JSON schema name of `memglass diagnose --json` and `/api/v1/findings`.
-pub const DIAGNOSE_SCHEMA: &str = "memglass.diagnose/v1";
-
-#[derive(serde::Serialize)]
-struct Document<'a> {
-    schema: &'static str,
-    taken_at: String,
-    findings: &'a [Finding],
-}
 
 pub fn json(
     out: &mut impl Write,
@@ -23,7 +13,7 @@ pub fn json(
     taken_at: SystemTime,
 ) -> anyhow::Result<()> {
     let document = Document {
-        schema: DIAGNOSE_SCHEMA,
+        schema: SCHEMA,
         taken_at: humantime::format_rfc3339_seconds(taken_at).to_string(),
         findings,
     };

@@ -442,7 +442,7 @@ fn the_pod_evicted_next_is_named_when_a_signal_nears_its_threshold() {
         "available {available}"
     );
     // Without a margin nothing is said: the threshold itself is not crossed.
-    let calm = tree.diagnose(&["--eviction-margin", "0"]);
+    let calm = tree.diagnose(&["--eviction-margin", "0%"]);
     assert_eq!(found(&tree, &calm), vec![], "{calm:#}");
 }
 

@@ -45,45 +45,7 @@ pub const OOM_LOOKBACK: Duration = Duration::from_secs(300);
 /// often (kube-rs' recorder then counts it in the series).
 pub const EVICTION_REPEAT: Duration = Duration::from_secs(300);
 
-/// How close to its threshold a signal must come for the eviction event.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Margin {
-    /// Bytes above the threshold.
-    Bytes(u64),
-    /// Percent of the threshold (in bytes) above it.
-    PercentOfThreshold(f64),
-}
-
-impl Margin {
-    /// The margin in bytes for a threshold of `threshold` bytes.
-    pub fn bytes(self, threshold: u64) -> u64 {
-        match self {
-            Margin::Bytes(bytes) => bytes,
-            Margin::PercentOfThreshold(p) => (threshold as f64 * p / 100.0) as u64,
-        }
-    }
-}
-
-/// `20%` (of the threshold, ≥ 0) or a quantity (`50Mi`).
-pub fn parse_margin(text: &str) -> Result<Margin, String> {
-    let text = text.trim();
-    if let Some(percent) = text.strip_suffix('%') {
-        return match percent.trim().parse::<f64>() {
-            Ok(p) if (0.0..=10_000.0).contains(&p) => Ok(Margin::PercentOfThreshold(p)),
-            _ => Err(format!("expected a percentage in [0, 10000], got {text:?}")),
-        };
-    }
-    memglass_kube::parse_memory(text)
-        .map(Margin::Bytes)
-        .map_err(|e| format!("expected a quantity like 50Mi or a percentage like 20%: {e}"))
-}
-
-/// The signal is within `margin` of its threshold, or past it: available < threshold +
-/// margin.
-pub fn near_threshold(signal: &SignalReport, margin: Margin) -> bool {
-    let margin = i64::try_from(margin.bytes(signal.threshold)).unwrap_or(i64::MAX);
-    signal.margin < margin
-}
+pub use memglass_analyse::eviction::Margin;
 
 /// The signal nearest its threshold among those within the margin, and the pod kubelet
 /// would evict next, when both exist and the pod is named.
@@ -94,7 +56,7 @@ pub fn eviction_candidate(
     let signal = report
         .signals
         .iter()
-        .filter(|s| near_threshold(s, margin))
+        .filter(|s| s.near(margin))
         .min_by_key(|s| s.margin)?;
     let pod = report.pods.get(report.next?)?;
     pod.namespace.as_ref()?;
@@ -375,28 +337,19 @@ mod tests {
     }
 
     #[test]
-    fn margins_parse() {
-        assert_eq!(parse_margin("20%"), Ok(Margin::PercentOfThreshold(20.0)));
-        assert_eq!(parse_margin("0%"), Ok(Margin::PercentOfThreshold(0.0)));
-        assert_eq!(parse_margin("50Mi"), Ok(Margin::Bytes(50 * MIB)));
-        assert!(parse_margin("-5%").is_err());
-        assert!(parse_margin("lots").is_err());
-    }
-
-    #[test]
     fn near_means_available_below_threshold_plus_margin() {
         let twenty = Margin::PercentOfThreshold(20.0);
         // 100Mi threshold, 20% margin: near below 120Mi available.
-        assert!(!near_threshold(&signal(200 * MIB, 100 * MIB), twenty));
-        assert!(!near_threshold(&signal(120 * MIB, 100 * MIB), twenty));
-        assert!(near_threshold(&signal(120 * MIB - 1, 100 * MIB), twenty));
-        assert!(near_threshold(&signal(100 * MIB, 100 * MIB), twenty));
+        assert!(!signal(200 * MIB, 100 * MIB).near(twenty));
+        assert!(!signal(120 * MIB, 100 * MIB).near(twenty));
+        assert!(signal(120 * MIB - 1, 100 * MIB).near(twenty));
+        assert!(signal(100 * MIB, 100 * MIB).near(twenty));
         // Past the threshold (kubelet evicting) is near too.
-        assert!(near_threshold(&signal(10 * MIB, 100 * MIB), twenty));
+        assert!(signal(10 * MIB, 100 * MIB).near(twenty));
         // A margin of 0: only a met threshold.
         let zero = Margin::Bytes(0);
-        assert!(!near_threshold(&signal(100 * MIB, 100 * MIB), zero));
-        assert!(near_threshold(&signal(100 * MIB - 1, 100 * MIB), zero));
+        assert!(!signal(100 * MIB, 100 * MIB).near(zero));
+        assert!(signal(100 * MIB - 1, 100 * MIB).near(zero));
         assert_eq!(Margin::Bytes(7).bytes(100 * MIB), 7);
         assert_eq!(twenty.bytes(100 * MIB), 20 * MIB);
     }
