@@ -57,12 +57,7 @@ impl LeakWatch {
             .collect();
         let to = report.unix_seconds();
         let from = to - LEAK_WINDOW.as_secs() as i64;
-        self.histories = store
-            .working_sets(&limited, from, to)
-            .unwrap_or_default()
-            .into_iter()
-            .map(|(cgroup, points)| History { cgroup, points })
-            .collect();
+        self.histories = store.working_sets(&limited, from, to).unwrap_or_default();
     }
 }
 

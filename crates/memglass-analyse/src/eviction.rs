@@ -138,10 +138,11 @@ pub struct SignalReport {
 }
 
 impl SignalReport {
-    /// Within `margin` of the threshold, or past it: available < threshold + margin.
+    /// Within `margin` of the threshold, or past it: available < threshold + margin. A
+    /// threshold of 0 bytes is none (kubelet never evicts on it): never near.
     pub fn near(&self, margin: Margin) -> bool {
         let margin = i64::try_from(margin.bytes(self.threshold)).unwrap_or(i64::MAX);
-        self.margin < margin
+        self.threshold > 0 && self.margin < margin
     }
 }
 

@@ -244,7 +244,7 @@ impl Store {
         paths: &std::collections::HashSet<&str>,
         from: i64,
         to: i64,
-    ) -> Result<Vec<(String, Vec<(i64, u64)>)>> {
+    ) -> Result<Vec<memglass_analyse::diagnose::History>> {
         let mut stmt = self
             .conn
             .prepare_cached(
@@ -264,7 +264,7 @@ impl Store {
                 ))
             })
             .map_err(self.wrap())?;
-        let mut out: Vec<(String, Vec<(i64, u64)>)> = Vec::new();
+        let mut out: Vec<memglass_analyse::diagnose::History> = Vec::new();
         for row in rows {
             let (path, t, usage, inactive_file) = row.map_err(self.wrap())?;
             let Some(usage) = usage.filter(|_| paths.contains(path.as_str())) else {
@@ -272,8 +272,11 @@ impl Store {
             };
             let ws = memglass_analyse::node::working_set_kubelet(usage, inactive_file.unwrap_or(0));
             match out.last_mut() {
-                Some((last, points)) if *last == path => points.push((t, ws)),
-                _ => out.push((path, vec![(t, ws)])),
+                Some(last) if last.cgroup == path => last.points.push((t, ws)),
+                _ => out.push(memglass_analyse::diagnose::History {
+                    cgroup: path,
+                    points: vec![(t, ws)],
+                }),
             }
         }
         Ok(out)
