@@ -25,8 +25,9 @@
 //!   found"), then pods whose working set exceeds their memory request (strictly greater),
 //!   then lower `spec.priority` (unset = 0), then the larger working set − request. The
 //!   usage is the pod's working set (`memoryUsage` = `WorkingSetBytes` of the pod's stats:
-//!   its pod cgroup's usage − inactive_file); the request is the pod's effective request
-//!   (`GetResourceRequestQuantity`; none = 0). kubelet's sort is not stable; memglass breaks
+//!   its pod cgroup's usage − inactive_file); the request is `GetResourceRequestQuantity`
+//!   (`PodInfo::eviction_memory_request`; none = 0), which adds RuntimeClass overhead only to
+//!   a non-zero request and ignores the containers when pod-level resources are set. kubelet's sort is not stable; memglass breaks
 //!   remaining ties by UID so the output is reproducible.
 //! - **Never evicted** ([`Protection`]): `evictPod` refuses critical pods
 //!   (`kubelettypes.IsCriticalPod`): static pods, mirror pods, and pods with priority ≥
@@ -184,7 +185,8 @@ pub struct PodUsage {
     pub priority: Option<i32>,
     /// spec.priorityClassName.
     pub priority_class: Option<String>,
-    /// The pod's effective memory request; `None` = none (counts as 0).
+    /// The memory request kubelet's ranking subtracts (`GetResourceRequestQuantity`, see
+    /// `PodInfo::eviction_memory_request`); `None` = none (counts as 0).
     pub request: Option<u64>,
     /// True when the directory knows this pod (so `request` and `priority` are real).
     pub known: bool,
@@ -355,7 +357,7 @@ pub fn pod_usage(pod: &NodePod<'_>) -> PodUsage {
             .or(info.and_then(|i| i.qos_class)),
         priority: info.and_then(effective_priority),
         priority_class: info.and_then(|i| i.priority_class.clone()),
-        request: info.and_then(|i| i.memory_request),
+        request: info.and_then(|i| i.eviction_memory_request),
         known: pod.spec_known,
         working_set: cgroup.and_then(|c| c.memory.working_set_kubelet),
         protection: protection(pod.uid, info),

@@ -87,6 +87,7 @@ pub fn pod_info(pod: &Pod, object: &str) -> Result<(PodInfo, Vec<ContainerInfo>)
         priority_class: spec.priority_class_name.clone().filter(|s| !s.is_empty()),
         owner,
         memory_request: bytes(resources.memory_request()),
+        eviction_memory_request: bytes(resources.eviction_memory_request()),
         memory_limit: bytes(resources.memory_limit()),
         node_name: spec.node_name.clone().filter(|s| !s.is_empty()),
         phase: status.and_then(|s| s.phase.clone()),
