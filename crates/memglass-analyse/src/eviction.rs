@@ -12,17 +12,22 @@
 //!   memglass uses the node's allocatable memory from `--node` or the API instead. Each
 //!   signal's capacity is `available + working set`, which is what a percentage threshold is
 //!   a percentage of (`GetThresholdQuantity`).
-//! - **Threshold**. kubelet's default hard threshold is `memory.available<100Mi`; with node
-//!   allocatable enforced on pods, `addAllocatableThresholds` copies every hard
-//!   `memory.available` threshold to `allocatableMemory.available`. A threshold is met when
-//!   available < threshold (`thresholdsMet`, operator `LessThan`).
+//! - **Threshold** ([`Threshold`]). kubelet's default hard threshold is
+//!   `memory.available<100Mi`; with node allocatable enforced on pods, `addAllocatableThresholds`
+//!   copies every hard `memory.available` threshold to `allocatableMemory.available`. A
+//!   threshold is met when available < threshold (`thresholdsMet`, operator `LessThan`).
+//!   `parseThresholdStatement` refuses a zero or negative quantity, ignores exactly `0%` and
+//!   `100%` (no threshold at all: [`Threshold::Disabled`]), and keeps any other percentage as a
+//!   32-bit float fraction that `GetThresholdQuantity` multiplies in 64 bits
+//!   ([`Threshold::parse_percentage`], [`Threshold::bytes`]).
 //! - **Ranking** ([`rank`]): `rankMemoryPressure` = `orderedBy(exceedMemoryRequests, priority,
 //!   memory)`: pods with no stats first ("prioritize evicting the pod for which no stats were
 //!   found"), then pods whose working set exceeds their memory request (strictly greater),
 //!   then lower `spec.priority` (unset = 0), then the larger working set − request. The
 //!   usage is the pod's working set (`memoryUsage` = `WorkingSetBytes` of the pod's stats:
-//!   its pod cgroup's usage − inactive_file); the request is the pod's effective request
-//!   (`GetResourceRequestQuantity`; none = 0). kubelet's sort is not stable; memglass breaks
+//!   its pod cgroup's usage − inactive_file); the request is `GetResourceRequestQuantity`
+//!   (`PodInfo::eviction_memory_request`; none = 0), which adds RuntimeClass overhead only to
+//!   a non-zero request and ignores the containers when pod-level resources are set. kubelet's sort is not stable; memglass breaks
 //!   remaining ties by UID so the output is reproducible.
 //! - **Never evicted** ([`Protection`]): `evictPod` refuses critical pods
 //!   (`kubelettypes.IsCriticalPod`): static pods, mirror pods, and pods with priority ≥
@@ -44,23 +49,63 @@ pub const SYSTEM_CRITICAL_PRIORITY: i32 = 2_000_000_000;
 /// kubelet's default hard eviction threshold for memory.available: 100Mi.
 pub const DEFAULT_THRESHOLD: Threshold = Threshold::Bytes(100 << 20);
 
-/// An eviction threshold: a quantity, or a percentage of the signal's capacity.
+/// An eviction threshold: a quantity, a percentage of the signal's capacity, or none.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Threshold {
     /// Bytes (`100Mi`).
     Bytes(u64),
-    /// Percent of the signal's capacity (`5%` is `Percent(5.0)`).
-    Percent(f64),
+    /// Percent of the signal's capacity (`5%` is `Percent(5.0)`), held as kubelet holds it: a
+    /// 32-bit float (`evictionapi.ThresholdValue{Percentage float32}`), so that `bytes` gives
+    /// kubelet's figure to the byte.
+    Percent(f32),
+    /// No threshold: kubelet ignores exactly `0%` and `100%` ("ignore 0% and 100%" in
+    /// `parseThresholdStatement`), so it never evicts on the signal. Its figure in bytes is 0,
+    /// which available memory can never fall below.
+    Disabled,
 }
 
 impl Threshold {
-    /// The threshold in bytes for a signal of `capacity` bytes (kubelet's
-    /// `GetThresholdQuantity`: `int64(float64(capacity) * fraction)`, truncated).
+    /// kubelet's `parseThresholdStatement` for a value ending in `%`
+    /// (`pkg/kubelet/eviction/helpers.go`): exactly `0%` or `100%` is no threshold; otherwise
+    /// `parsePercentage` (every trailing `%` trimmed, `strconv.ParseFloat(…, 32)`, the same
+    /// correctly rounded 32-bit value as Rust's `f32` parse) must give a fraction in [0, 1],
+    /// the fraction being `float32(value) / 100` in 32-bit arithmetic. So `100.0%` is a
+    /// threshold of the whole capacity, unlike `100%`, and `0.0%` one of zero bytes.
+    pub fn parse_percentage(text: &str) -> Result<Threshold, String> {
+        if text == "0%" || text == "100%" {
+            return Ok(Threshold::Disabled);
+        }
+        let percent: f32 = text
+            .trim_end_matches('%')
+            .parse()
+            .map_err(|_| format!("{text:?} is not a percentage"))?;
+        if percent < 0.0 {
+            return Err(format!(
+                "an eviction percentage must be >= 0%, got {text:?}"
+            ));
+        }
+        if percent / 100.0 > 1.0 {
+            return Err(format!(
+                "an eviction percentage must be <= 100%, got {text:?}"
+            ));
+        }
+        Ok(Threshold::Percent(percent))
+    }
+
+    /// The threshold in bytes for a signal of `capacity` bytes, as kubelet's
+    /// `GetThresholdQuantity` (`pkg/kubelet/eviction/api/types.go`) computes it:
+    /// `int64(float64(capacity.Value()) * float64(value.Percentage))`, the percentage being the
+    /// 32-bit `float32(percent) / 100`, the product taken in 64 bits and truncated. 0 for
+    /// [`Threshold::Disabled`].
     pub fn bytes(self, capacity: u64) -> u64 {
         match self {
             Threshold::Bytes(bytes) => bytes,
-            Threshold::Percent(percent) => (capacity as f64 * percent / 100.0) as u64,
+            Threshold::Percent(percent) => {
+                let fraction: f32 = percent / 100.0;
+                (capacity as f64 * f64::from(fraction)) as u64
+            }
+            Threshold::Disabled => 0,
         }
     }
 }
@@ -128,7 +173,7 @@ pub struct SignalReport {
     pub working_set: u64,
     /// capacity − working set, floored at 0.
     pub available: u64,
-    /// The threshold in bytes.
+    /// The threshold in bytes (0 when disabled: available can never fall below it).
     pub threshold: u64,
     /// available − threshold: how much more the working set may grow before kubelet evicts
     /// (negative: the threshold is crossed).
@@ -173,7 +218,8 @@ pub struct PodUsage {
     pub priority: Option<i32>,
     /// spec.priorityClassName.
     pub priority_class: Option<String>,
-    /// The pod's effective memory request; `None` = none (counts as 0).
+    /// The memory request kubelet's ranking subtracts (`GetResourceRequestQuantity`, see
+    /// `PodInfo::eviction_memory_request`); `None` = none (counts as 0).
     pub request: Option<u64>,
     /// True when the directory knows this pod (so `request` and `priority` are real).
     pub known: bool,
@@ -344,7 +390,7 @@ pub fn pod_usage(pod: &NodePod<'_>) -> PodUsage {
             .or(info.and_then(|i| i.qos_class)),
         priority: info.and_then(effective_priority),
         priority_class: info.and_then(|i| i.priority_class.clone()),
-        request: info.and_then(|i| i.memory_request),
+        request: info.and_then(|i| i.eviction_memory_request),
         known: pod.spec_known,
         working_set: cgroup.and_then(|c| c.memory.working_set_kubelet),
         protection: protection(pod.uid, info),
@@ -567,6 +613,7 @@ mod tests {
         assert_eq!(DEFAULT_THRESHOLD.bytes(1 << 40), 100 * MIB);
         assert_eq!(Threshold::Percent(5.0).bytes(1000), 50);
         assert_eq!(Threshold::Percent(7.5).bytes(1001), 75, "truncated");
+        assert_eq!(Threshold::Disabled.bytes(1 << 40), 0);
         let signal = observe(
             Signal::MemoryAvailable,
             "/",
@@ -576,8 +623,9 @@ mod tests {
             Threshold::Percent(10.0),
         );
         assert_eq!(signal.available, 50 * MIB);
-        assert_eq!(signal.threshold, 100 * MIB);
-        assert_eq!(signal.margin, -50 * MIB as i64);
+        // float32(10)/100 = 0.100000001490116…: kubelet's 10% of 1000Mi is one byte over 100Mi.
+        assert_eq!(signal.threshold, 100 * MIB + 1);
+        assert_eq!(signal.margin, -50 * MIB as i64 - 1);
         assert!(signal.met);
         let at = observe(
             Signal::MemoryAvailable,
@@ -599,5 +647,306 @@ mod tests {
         );
         assert_eq!(over.available, 0, "floored, never wrapped");
         assert!(over.met);
+    }
+
+    /// The figure every `thresholdsMet` row below turns on: is `available` below `threshold`
+    /// for a signal of `capacity` bytes?
+    fn met(threshold: Threshold, available: u64, capacity: u64) -> bool {
+        let working_set = capacity.saturating_sub(available);
+        observe(
+            Signal::MemoryAvailable,
+            "/",
+            capacity,
+            CapacitySource::MemTotal,
+            working_set,
+            threshold,
+        )
+        .met
+    }
+
+    /// `pkg/kubelet/eviction/helpers_test.go` `TestParseThresholdConfig` (the hard
+    /// `memory.available` values: memglass takes one hard threshold and, as kubelet's
+    /// `addAllocatableThresholds`, applies it to both memory signals; the `imagefs`/`nodefs`
+    /// percentages go through the same `parsePercentage`) and `TestParsePercentage`.
+    #[test]
+    fn kubelet_parse_threshold_config_and_percentage() {
+        let ok = |text: &str| match Threshold::parse_percentage(text) {
+            Ok(t) => t,
+            Err(e) => panic!("{text}: {e}"),
+        };
+        // (case, value, kubelet's ThresholdValue.Percentage, a float32)
+        let fractions: &[(&str, &str, f32)] = &[
+            (
+                "TestParseThresholdConfig/all memory eviction values in percentages",
+                "10%",
+                0.1,
+            ),
+            (
+                "TestParseThresholdConfig/all memory eviction values in percentages",
+                "30%",
+                0.3,
+            ),
+            (
+                "TestParseThresholdConfig/disk eviction values in percentages",
+                "15%",
+                0.15,
+            ),
+            (
+                "TestParseThresholdConfig/disk eviction values in percentages",
+                "10.5%",
+                0.105,
+            ),
+            (
+                "TestParseThresholdConfig/disk eviction values in percentages",
+                "20.5%",
+                0.205,
+            ),
+            ("TestParsePercentage/25.5%", "25.5%", 0.255),
+        ];
+        for &(case, value, fraction) in fractions {
+            match ok(value) {
+                Threshold::Percent(p) => assert_eq!(p / 100.0, fraction, "{case}"),
+                other => panic!("{case}: {other:?}"),
+            }
+        }
+        for (case, value) in [
+            ("TestParseThresholdConfig/disable via 0%", "0%"),
+            ("TestParseThresholdConfig/disable via 100%", "100%"),
+        ] {
+            assert_eq!(ok(value), Threshold::Disabled, "{case}");
+        }
+        for (case, value) in [
+            (
+                "TestParseThresholdConfig/hard-signal-negative-percentage",
+                "-15%",
+            ),
+            (
+                "TestParseThresholdConfig/hard-signal-percentage-greater-than-100%",
+                "150%",
+            ),
+            ("TestParsePercentage/blah", "blah"),
+            ("TestParsePercentage/foo%", "foo%"),
+            ("TestParsePercentage/12%345", "12%345"),
+        ] {
+            assert!(Threshold::parse_percentage(value).is_err(), "{case}");
+        }
+        // Only the exact strings are ignored; what they parse to elsewhere is a threshold.
+        assert_eq!(ok("0.0%"), Threshold::Percent(0.0));
+        assert_eq!(ok("100.0%"), Threshold::Percent(100.0));
+        assert_eq!(
+            ok("5%%"),
+            Threshold::Percent(5.0),
+            "TrimRight drops every %"
+        );
+    }
+
+    /// `pkg/kubelet/eviction/helpers_test.go` `TestThresholdsMet` (without min-reclaim, which
+    /// only decides when kubelet stops evicting) and `TestPercentageThresholdsMet` (its
+    /// `nodefs.available` 30% rows go through the same `GetThresholdQuantity`), through
+    /// `thresholdsMet`'s `quantity.Cmp(available) > 0`.
+    #[test]
+    fn kubelet_thresholds_met() {
+        const GIB: u64 = 1 << 30;
+        let hard = Threshold::Bytes(GIB);
+        // Its capacity is not read for a quantity; any will do.
+        assert!(met(hard, 500 * MIB, 4 * GIB), "threshold-met-memory");
+        assert!(!met(hard, 2 * GIB, 4 * GIB), "threshold-not-met");
+        let memory = Threshold::Percent(20.0);
+        let nodefs = Threshold::Percent(30.0);
+        // (case, memory available / capacity, nodefs available / capacity, met)
+        let rows = [
+            (
+                "BothMet",
+                (100 * MIB, 1000 * MIB),
+                (100 * GIB, 1000 * GIB),
+                (true, true),
+            ),
+            (
+                "NoneMet",
+                (300 * MIB, 1000 * MIB),
+                (400 * GIB, 1000 * GIB),
+                (false, false),
+            ),
+            (
+                "DiskMet",
+                (300 * MIB, 1000 * MIB),
+                (100 * GIB, 1000 * GIB),
+                (false, true),
+            ),
+            (
+                "MemoryMet",
+                (100 * MIB, 1000 * MIB),
+                (400 * GIB, 1000 * GIB),
+                (true, false),
+            ),
+        ];
+        for (case, (m_avail, m_cap), (d_avail, d_cap), (m_met, d_met)) in rows {
+            assert_eq!(
+                met(memory, m_avail, m_cap),
+                m_met,
+                "TestPercentageThresholdsMet/{case}"
+            );
+            assert_eq!(
+                met(nodefs, d_avail, d_cap),
+                d_met,
+                "TestPercentageThresholdsMet/{case}"
+            );
+        }
+        // A disabled threshold is never met, however little is available.
+        assert!(!met(Threshold::Disabled, 0, GIB));
+    }
+
+    /// `GetThresholdQuantity` (`pkg/kubelet/eviction/api/types.go`) to the byte: the fraction is
+    /// `float32(percent) / 100` in 32 bits, the product 64-bit, then truncated. The expected
+    /// figures are float32 arithmetic done by hand (`struct.pack('f', …)` in Python).
+    #[test]
+    fn kubelet_get_threshold_quantity_in_float32() {
+        let rows: &[(f32, u64, u64)] = &[
+            // 0.1f32 = 0.100000001490116…
+            (10.0, 1000 * MIB, 104_857_601),
+            // 0.2f32 = 0.200000002980232…
+            (20.0, 1000 * MIB, 209_715_203),
+            // 0.075f32 = 0.075000002980232…
+            (7.5, 1001, 75),
+            // 0.05f32 = 0.0500000007450580…: 5% of 16 GiB is 858993472, not 858993459.
+            (5.0, 16 << 30, 858_993_472),
+            (100.0, 123_456_789, 123_456_789),
+            (0.0, 123_456_789, 0),
+        ];
+        for &(percent, capacity, bytes) in rows {
+            assert_eq!(
+                Threshold::Percent(percent).bytes(capacity),
+                bytes,
+                "{percent}% of {capacity}"
+            );
+        }
+    }
+
+    /// `pkg/kubelet/eviction/helpers_test.go`, the memory ranking tables, each through
+    /// memglass's whole `rankMemoryPressure` order (`orderedBy(exceedMemoryRequests, priority,
+    /// memory)`); where the Go test sorts by fewer comparators, the rows are such that the
+    /// whole order agrees. Pods are `newPod(name, priority, containers)` with the memory
+    /// request of `newResourceList("", memory, "")` and the working set of
+    /// `newPodMemoryStats`; `lowPriority` = -1, `defaultPriority` = 0, `highPriority` = 1.
+    #[test]
+    fn kubelet_memory_ranking_tables() {
+        struct Case {
+            test: &'static str,
+            /// (name, priority, memory request in MiB, working set in MiB)
+            pods: &'static [(&'static str, i32, Option<u64>, Option<u64>)],
+            expected: &'static [&'static str],
+        }
+        let cases = [
+            Case {
+                test: "TestOrderedByExceedsRequestMemory",
+                pods: &[
+                    ("below-requests", -1, Some(200), Some(199)),
+                    ("exceeds-requests", 1, Some(100), Some(101)),
+                ],
+                expected: &["exceeds-requests", "below-requests"],
+            },
+            Case {
+                // orderedBy(priority) on pods without stats.
+                test: "TestOrderedByPriority",
+                pods: &[
+                    ("high-priority", 12534, Some(200), None),
+                    ("medium-priority", 1, Some(100), None),
+                    ("low-priority", -134, None, None),
+                ],
+                expected: &["low-priority", "medium-priority", "high-priority"],
+            },
+            Case {
+                test: "TestOrderedByMemory",
+                pods: &[
+                    ("best-effort-high", 0, None, Some(500)),
+                    ("best-effort-low", 0, None, Some(300)),
+                    ("burstable-high", 0, Some(100), Some(800)),
+                    ("burstable-low", 0, Some(100), Some(300)),
+                    ("guaranteed-high", 0, Some(1024), Some(800)),
+                    ("guaranteed-low", 0, Some(1024), Some(200)),
+                ],
+                expected: &[
+                    "burstable-high",
+                    "best-effort-high",
+                    "best-effort-low",
+                    "burstable-low",
+                    "guaranteed-high",
+                    "guaranteed-low",
+                ],
+            },
+            Case {
+                test: "TestOrderedByPriorityMemory",
+                pods: &[
+                    (
+                        "below-requests-high-priority-low-usage",
+                        1,
+                        Some(1024),
+                        Some(200),
+                    ),
+                    (
+                        "below-requests-high-priority-high-usage",
+                        1,
+                        Some(1024),
+                        Some(800),
+                    ),
+                    (
+                        "below-requests-low-priority-low-usage",
+                        -1,
+                        Some(1024),
+                        Some(200),
+                    ),
+                    (
+                        "below-requests-low-priority-high-usage",
+                        -1,
+                        Some(1024),
+                        Some(800),
+                    ),
+                    (
+                        "above-requests-high-priority-low-usage",
+                        1,
+                        Some(100),
+                        Some(150),
+                    ),
+                    (
+                        "above-requests-high-priority-high-usage",
+                        1,
+                        Some(100),
+                        Some(600),
+                    ),
+                    ("above-requests-low-priority-low-usage", -1, None, Some(50)),
+                    (
+                        "above-requests-low-priority-high-usage",
+                        -1,
+                        None,
+                        Some(500),
+                    ),
+                ],
+                expected: &[
+                    "above-requests-low-priority-high-usage",
+                    "above-requests-low-priority-low-usage",
+                    "above-requests-high-priority-high-usage",
+                    "above-requests-high-priority-low-usage",
+                    "below-requests-low-priority-high-usage",
+                    "below-requests-low-priority-low-usage",
+                    "below-requests-high-priority-high-usage",
+                    "below-requests-high-priority-low-usage",
+                ],
+            },
+        ];
+        for case in cases {
+            let pods = case
+                .pods
+                .iter()
+                .map(|&(name, priority, request, ws)| {
+                    pod(
+                        name,
+                        ws.map(|m| m * MIB),
+                        request.map(|m| m * MIB),
+                        Some(priority),
+                    )
+                })
+                .collect();
+            assert_eq!(order(&rank(pods)), case.expected, "{}", case.test);
+        }
     }
 }

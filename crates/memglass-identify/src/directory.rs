@@ -35,8 +35,17 @@ pub struct PodInfo {
     pub priority_class: Option<String>,
     /// The controlling owner, as `Kind/name` (e.g. `ReplicaSet/web-5d4f8`).
     pub owner: Option<String>,
-    /// Σ of the containers' memory requests in bytes (`None` when no container sets one).
+    /// The pod's memory request in bytes as the scheduler counts it (component-helpers
+    /// `PodRequests`: containers, init containers and sidecars, pod-level resources, plus
+    /// RuntimeClass overhead); `None` when nothing names memory.
     pub memory_request: Option<u64>,
+    /// The memory request kubelet's eviction ranking subtracts from the pod's working set
+    /// (`GetResourceRequestQuantity`): the same without overhead unless the request is
+    /// non-zero, and without the containers when pod-level resources are set. `None` = none
+    /// (kubelet's zero). Differs from `memory_request` only for overhead-only pods and pods
+    /// with pod-level resources.
+    #[serde(default)]
+    pub eviction_memory_request: Option<u64>,
     /// Σ of the containers' memory limits in bytes (`None` unless every container has one).
     pub memory_limit: Option<u64>,
     /// spec.nodeName.
@@ -205,6 +214,9 @@ fn merge_pod(known: &mut PodInfo, pod: PodInfo) {
     known.priority_class = known.priority_class.take().or(pod.priority_class);
     known.owner = known.owner.take().or(pod.owner);
     known.memory_request = known.memory_request.or(pod.memory_request);
+    known.eviction_memory_request = known
+        .eviction_memory_request
+        .or(pod.eviction_memory_request);
     known.memory_limit = known.memory_limit.or(pod.memory_limit);
     known.node_name = known.node_name.take().or(pod.node_name);
     known.phase = known.phase.take().or(pod.phase);

@@ -55,7 +55,9 @@ pub enum Error {
         #[source]
         source: QuantityError,
     },
-    /// A sum of quantities beyond 2^64-1 bytes.
+    /// A sum of quantities beyond 2^64-1 bytes. No longer produced: memory figures saturate at
+    /// `u64::MAX` instead, so that one absurd quantity never rejects a whole pod list (kept so
+    /// that callers matching on it still build).
     #[error("{object}: {what} is more than 2^64-1 bytes")]
     TooLarge {
         /// Which object.

@@ -86,8 +86,9 @@ pub fn pod_info(pod: &Pod, object: &str) -> Result<(PodInfo, Vec<ContainerInfo>)
         priority: spec.priority,
         priority_class: spec.priority_class_name.clone().filter(|s| !s.is_empty()),
         owner,
-        memory_request: bytes(resources.memory_request(), object, "memory request")?,
-        memory_limit: bytes(resources.memory_limit(), object, "memory limit")?,
+        memory_request: bytes(resources.memory_request()),
+        eviction_memory_request: bytes(resources.eviction_memory_request()),
+        memory_limit: bytes(resources.memory_limit()),
         node_name: spec.node_name.clone().filter(|s| !s.is_empty()),
         phase: status.and_then(|s| s.phase.clone()),
     };
@@ -132,7 +133,6 @@ pub fn pod_info(pod: &Pod, object: &str) -> Result<(PodInfo, Vec<ContainerInfo>)
                 let spec_image = index
                     .and_then(|i| specs.get(i))
                     .and_then(|c| c.image.clone());
-                let what = format!("container {}", status.name);
                 containers.push(ContainerInfo {
                     id,
                     pod_uid: info.uid.clone(),
@@ -141,8 +141,8 @@ pub fn pod_info(pod: &Pod, object: &str) -> Result<(PodInfo, Vec<ContainerInfo>)
                         .map(str::to_string)
                         .or(spec_image),
                     sandbox: false,
-                    memory_request: bytes(own.requests.memory, object, &what)?,
-                    memory_limit: bytes(own.limits.memory, object, &what)?,
+                    memory_request: bytes(own.requests.memory),
+                    memory_limit: bytes(own.limits.memory),
                 });
             }
         }
@@ -230,15 +230,11 @@ fn non_empty(s: Option<&str>) -> Option<&str> {
     s.map(str::trim).filter(|s| !s.is_empty())
 }
 
-/// Whole bytes, rounded up; an error only for values beyond `u64` (more than 16 EiB).
-fn bytes(q: Option<Quantity>, object: &str, what: &str) -> Result<Option<u64>> {
-    q.map(|q| {
-        q.ceil_units().ok_or_else(|| Error::TooLarge {
-            object: object.to_string(),
-            what: what.to_string(),
-        })
-    })
-    .transpose()
+/// Whole bytes, rounded up, saturating at `u64::MAX` (more than 16 EiB): one absurd quantity
+/// must not reject a whole pod list, and kubelet compares it exactly, so it orders above every
+/// real figure either way (see [`crate::quantity`]).
+fn bytes(q: Option<Quantity>) -> Option<u64> {
+    q.map(Quantity::ceil_units_saturating)
 }
 
 #[cfg(test)]

@@ -20,12 +20,6 @@ pub(crate) struct CpuMemory {
     pub(crate) memory: Option<Quantity>,
 }
 
-impl CpuMemory {
-    fn is_empty(self) -> bool {
-        self.cpu.is_none() && self.memory.is_none()
-    }
-}
-
 /// Requests and limits of one container (or of the pod, for pod-level resources).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub(crate) struct Resources {
@@ -90,9 +84,14 @@ pub(crate) struct PodResources {
     /// spec.initContainers, in order, each with `true` for a restartable (sidecar) one
     /// (`restartPolicy: Always`, Kubernetes 1.28+).
     pub(crate) init: Vec<(Resources, bool)>,
-    /// spec.resources (pod-level resources, alpha in 1.32, beta in 1.34), when it names cpu or
-    /// memory.
+    /// spec.resources (pod-level resources, alpha in 1.32, beta and on by default in 1.34) as
+    /// given: `Some` whenever the field is present, even empty, because `ComputePodQOS` then
+    /// follows it alone (`pod.Spec.Resources != nil`).
     pub(crate) pod_level: Option<Resources>,
+    /// `IsPodLevelResourcesSet` (component-helpers `resource/helpers.go`): spec.resources names
+    /// cpu, memory or a `hugepages-*` resource in its requests or limits. kubelet's eviction
+    /// ranking then ignores the containers' requests altogether.
+    pub(crate) pod_level_set: bool,
     /// spec.overhead.memory (RuntimeClass overhead).
     pub(crate) overhead_memory: Option<Quantity>,
     /// spec.overhead.cpu.
@@ -119,9 +118,18 @@ impl PodResources {
                 container(c, &format!("spec.initContainers[{i}]")).map(|r| (r, sidecar))
             })
             .collect::<Result<Vec<_>, _>>()?;
-        let pod_level = Resources::read(spec.resources.as_ref(), "spec.resources")?;
-        let pod_level =
-            (!(pod_level.requests.is_empty() && pod_level.limits.is_empty())).then_some(pod_level);
+        let pod_level = spec
+            .resources
+            .as_ref()
+            .map(|block| Resources::read(Some(block), "spec.resources"))
+            .transpose()?;
+        let pod_level_set = spec.resources.as_ref().is_some_and(|block| {
+            [block.requests.as_ref(), block.limits.as_ref()]
+                .into_iter()
+                .flatten()
+                .flat_map(BTreeMap::keys)
+                .any(|name| name == "cpu" || name == "memory" || name.starts_with("hugepages-"))
+        });
         let overhead = |key: &str| {
             spec.overhead
                 .as_ref()
@@ -138,6 +146,7 @@ impl PodResources {
             app,
             init,
             pod_level,
+            pod_level_set,
             overhead_memory: overhead("memory")?,
             overhead_cpu: overhead("cpu")?,
         })
@@ -149,11 +158,44 @@ impl PodResources {
     /// ordinary init container runs alone, next to the sidecars started before it; the pod
     /// needs the larger of the two (`max(Σ app + Σ sidecars, max(init_i + sidecars before i))`);
     /// pod-level `spec.resources.requests.memory`, when set, replaces that; RuntimeClass
-    /// `spec.overhead.memory` is added last. `None` when none of these names memory.
+    /// `spec.overhead.memory` is added last, even to nothing (`addResourceList`). `None` when
+    /// none of these names memory.
     pub(crate) fn memory_request(&self) -> Option<Quantity> {
+        let mut total = self.containers_memory_request();
+        if let Some(pod) = self.pod_level.and_then(|p| p.requests.memory) {
+            total = Some(pod);
+        }
+        match (total, self.overhead_memory) {
+            (Some(t), Some(o)) => Some(t + o),
+            (t, o) => t.or(o),
+        }
+    }
+
+    /// The memory request kubelet's eviction ranking subtracts from a pod's working set
+    /// (`rankMemoryPressure` → `exceedMemoryRequests` and `memory`), which is not quite the
+    /// scheduler's: `pkg/api/v1/resource/helpers.go` `GetResourceRequestQuantity` calls
+    /// `PodRequests` with `SkipContainerLevelResources: IsPodLevelResourcesSet(pod)` and
+    /// `ExcludeOverhead: true`, then adds `spec.overhead.memory` only "if the resource total is
+    /// non-zero". So a pod with only RuntimeClass overhead requests nothing here, and a pod
+    /// whose pod-level `resources` names cpu (or hugepages) but not memory requests nothing
+    /// either, whatever its containers ask. `None` = no request (kubelet's zero).
+    pub(crate) fn eviction_memory_request(&self) -> Option<Quantity> {
+        let request = if self.pod_level_set {
+            self.pod_level.and_then(|p| p.requests.memory)
+        } else {
+            self.containers_memory_request()
+        };
+        match (request, self.overhead_memory) {
+            (Some(r), Some(o)) if !r.is_zero() => Some(r + o),
+            (r, _) => r,
+        }
+    }
+
+    /// `AggregateContainerRequests` for memory: `None` when no container names it.
+    fn containers_memory_request(&self) -> Option<Quantity> {
         let declared = self.app.iter().any(|r| r.requests.memory.is_some())
             || self.init.iter().any(|(r, _)| r.requests.memory.is_some());
-        let mut total = declared.then(|| {
+        declared.then(|| {
             effective(
                 self.app
                     .iter()
@@ -162,14 +204,7 @@ impl PodResources {
                     .iter()
                     .map(|(r, sidecar)| (r.requests.memory.unwrap_or_default(), *sidecar)),
             )
-        });
-        if let Some(pod) = self.pod_level.and_then(|p| p.requests.memory) {
-            total = Some(pod);
-        }
-        match (total, self.overhead_memory) {
-            (Some(t), Some(o)) => Some(t + o),
-            (t, o) => t.or(o),
-        }
+        })
     }
 
     /// The pod's cpu request as the scheduler counts it (the same rule as
@@ -217,8 +252,10 @@ impl PodResources {
     /// The QoS class kubelet would assign (`pkg/apis/core/helper/qos` `ComputePodQOS`): only
     /// cpu and memory count, zero values are ignored; BestEffort when no container (app or
     /// init) requests or limits either; Guaranteed when every container limits both and the
-    /// summed requests equal the summed limits for each; Burstable otherwise. Pod-level
-    /// resources, when set, are used instead of the containers'.
+    /// summed requests equal the summed limits for each; Burstable otherwise. When the pod has
+    /// a `spec.resources` block at all (`pod.Spec.Resources != nil`, PodLevelResources on), it is
+    /// used alone, instead of the containers': one that names neither cpu nor memory makes the
+    /// pod BestEffort, whatever its containers declare.
     pub(crate) fn qos_class(&self) -> QosClass {
         let all: Vec<Resources> = match self.pod_level {
             Some(pod) => vec![pod],
@@ -426,5 +463,590 @@ mod tests {
         zero.requests.memory = Some(Quantity::ZERO);
         assert_eq!(pod(&[zero], &[]).qos_class(), QosClass::BestEffort);
         assert_eq!(pod(&[], &[]).qos_class(), QosClass::BestEffort);
+    }
+
+    // ---- Kubernetes' own tables, ported. Pods are written as the JSON of their spec (the
+    // ---- same k8s-openapi types `--pods` reads), each row naming its origin.
+
+    use serde_json::{json, Value};
+
+    /// A `resources` block: `requests` and `limits` as (name, quantity) pairs, an empty list
+    /// an empty map (Go's `getResourceList("", "")`).
+    fn rr(requests: &[(&str, &str)], limits: &[(&str, &str)]) -> Value {
+        let map = |pairs: &[(&str, &str)]| {
+            Value::Object(
+                pairs
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), Value::String(v.to_string())))
+                    .collect(),
+            )
+        };
+        json!({"requests": map(requests), "limits": map(limits)})
+    }
+
+    fn ctr(resources: Value) -> Value {
+        json!({"name": "c", "resources": resources})
+    }
+
+    /// A restartable init container (`restartPolicy: Always`, a sidecar).
+    fn sidecar(resources: Value) -> Value {
+        json!({"name": "s", "restartPolicy": "Always", "resources": resources})
+    }
+
+    fn spec(
+        containers: Vec<Value>,
+        init: Vec<Value>,
+        pod_level: Option<Value>,
+        overhead: &[(&str, &str)],
+    ) -> PodResources {
+        let mut spec = json!({"containers": containers, "initContainers": init});
+        if let Some(pod_level) = pod_level {
+            spec["resources"] = pod_level;
+        }
+        if !overhead.is_empty() {
+            spec["overhead"] = rr(overhead, &[])["requests"].clone();
+        }
+        let spec: PodSpec = match serde_json::from_value(spec) {
+            Ok(spec) => spec,
+            Err(e) => panic!("spec: {e}"),
+        };
+        match PodResources::read(&spec) {
+            Ok(r) => r,
+            Err(e) => panic!("{}: {}", e.field, e.source),
+        }
+    }
+
+    fn q(s: &str) -> Quantity {
+        match Quantity::parse(s) {
+            Ok(q) => q,
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    /// `pkg/apis/core/v1/helper/qos/qos_test.go` `TestComputePodQOS`, every row (the
+    /// pod-level rows with PodLevelResources on, as memglass assumes), then the case of a
+    /// pod-level `resources` that names neither cpu nor memory, which `ComputePodQOS` reads
+    /// alone (`pod.Spec.Resources != nil`).
+    #[test]
+    fn kubernetes_compute_pod_qos() {
+        use QosClass::{BestEffort as BE, Burstable as BU, Guaranteed as G};
+        let be = || ctr(rr(&[], &[]));
+        // Go's getResourceList(cpu, memory): an empty string leaves the resource out.
+        fn pick<'a>((cpu, memory): (&'a str, &'a str)) -> Vec<(&'a str, &'a str)> {
+            [("cpu", cpu), ("memory", memory)]
+                .into_iter()
+                .filter(|(_, v)| !v.is_empty())
+                .collect()
+        }
+        let r = |req, lim| rr(&pick(req), &pick(lim));
+        let c = |req, lim| ctr(r(req, lim));
+        let rows: Vec<(&str, PodResources, QosClass)> = vec![
+            (
+                "guaranteed",
+                spec(
+                    vec![c(("100m", "100Mi"), ("100m", "100Mi"))],
+                    vec![],
+                    None,
+                    &[],
+                ),
+                G,
+            ),
+            (
+                "guaranteed-guaranteed",
+                spec(
+                    vec![
+                        c(("100m", "100Mi"), ("100m", "100Mi")),
+                        c(("100m", "100Mi"), ("100m", "100Mi")),
+                    ],
+                    vec![],
+                    None,
+                    &[],
+                ),
+                G,
+            ),
+            (
+                "best-effort-best-effort",
+                spec(vec![be(), be()], vec![], None, &[]),
+                BE,
+            ),
+            ("best-effort", spec(vec![be()], vec![], None, &[]), BE),
+            (
+                "best-effort-burstable",
+                spec(vec![be(), c(("1", ""), ("2", ""))], vec![], None, &[]),
+                BU,
+            ),
+            (
+                "best-effort-guaranteed",
+                spec(
+                    vec![be(), c(("10m", "100Mi"), ("10m", "100Mi"))],
+                    vec![],
+                    None,
+                    &[],
+                ),
+                BU,
+            ),
+            (
+                "burstable-cpu-guaranteed-memory",
+                spec(vec![c(("", "100Mi"), ("", "100Mi"))], vec![], None, &[]),
+                BU,
+            ),
+            (
+                "burstable-no-limits",
+                spec(vec![c(("100m", "100Mi"), ("", ""))], vec![], None, &[]),
+                BU,
+            ),
+            (
+                "burstable-guaranteed",
+                spec(
+                    vec![
+                        c(("1", "100Mi"), ("2", "100Mi")),
+                        c(("100m", "100Mi"), ("100m", "100Mi")),
+                    ],
+                    vec![],
+                    None,
+                    &[],
+                ),
+                BU,
+            ),
+            (
+                "burstable-unbounded-but-requests-match-limits",
+                spec(
+                    vec![
+                        c(("100m", "100Mi"), ("200m", "200Mi")),
+                        c(("100m", "100Mi"), ("", "")),
+                    ],
+                    vec![],
+                    None,
+                    &[],
+                ),
+                BU,
+            ),
+            (
+                "burstable-1",
+                spec(
+                    vec![c(("10m", "100Mi"), ("100m", "200Mi"))],
+                    vec![],
+                    None,
+                    &[],
+                ),
+                BU,
+            ),
+            (
+                "burstable-2",
+                spec(vec![c(("0", "0"), ("100m", "200Mi"))], vec![], None, &[]),
+                BU,
+            ),
+            (
+                "best-effort-hugepages",
+                spec(
+                    vec![ctr(rr(
+                        &[("cpu", "0"), ("memory", "0"), ("hugepages-2Mi", "1Gi")],
+                        &[("cpu", "0"), ("memory", "0"), ("hugepages-2Mi", "1Gi")],
+                    ))],
+                    vec![],
+                    None,
+                    &[],
+                ),
+                BE,
+            ),
+            (
+                "init-container",
+                spec(
+                    vec![be()],
+                    vec![c(("10m", "100Mi"), ("100m", "200Mi"))],
+                    None,
+                    &[],
+                ),
+                BU,
+            ),
+            (
+                "guaranteed-with-pod-level-resources",
+                spec(
+                    vec![be()],
+                    vec![],
+                    Some(r(("10m", "100Mi"), ("10m", "100Mi"))),
+                    &[],
+                ),
+                G,
+            ),
+            (
+                "guaranteed-with-pod-and-container-level-resources",
+                spec(
+                    vec![c(("3m", "10Mi"), ("5m", "20Mi"))],
+                    vec![],
+                    Some(r(("10m", "100Mi"), ("10m", "100Mi"))),
+                    &[],
+                ),
+                G,
+            ),
+            (
+                "burstable-with-pod-level-resources",
+                spec(
+                    vec![be()],
+                    vec![],
+                    Some(r(("10m", "10Mi"), ("20m", "50Mi"))),
+                    &[],
+                ),
+                BU,
+            ),
+            (
+                "burstable-with-pod-and-container-level-resources",
+                spec(
+                    vec![c(("5m", "10Mi"), ("5m", "10Mi"))],
+                    vec![],
+                    Some(r(("10m", "10Mi"), ("20m", "50Mi"))),
+                    &[],
+                ),
+                BU,
+            ),
+            (
+                "burstable-with-pod-and-container-level-requests",
+                spec(
+                    vec![c(("5m", "10Mi"), ("", ""))],
+                    vec![],
+                    Some(r(("10m", "10Mi"), ("", ""))),
+                    &[],
+                ),
+                BU,
+            ),
+            (
+                "burstable-with-pod-and-container-level-resources-2",
+                spec(
+                    vec![
+                        c(("5m", "10Mi"), ("", "")),
+                        c(("5m", "10Mi"), ("5m", "10Mi")),
+                    ],
+                    vec![],
+                    Some(r(("10m", "10Mi"), ("5m", ""))),
+                    &[],
+                ),
+                BU,
+            ),
+            // Pod-level resources naming neither cpu nor memory: BestEffort, whatever the
+            // containers say (qos.go, `pod.Spec.Resources != nil`).
+            (
+                "(pod-level resources: empty)",
+                spec(
+                    vec![c(("100m", "100Mi"), ("100m", "100Mi"))],
+                    vec![],
+                    Some(json!({})),
+                    &[],
+                ),
+                BE,
+            ),
+            (
+                "(pod-level resources: hugepages only)",
+                spec(
+                    vec![c(("100m", "100Mi"), ("100m", "100Mi"))],
+                    vec![],
+                    Some(rr(&[("hugepages-2Mi", "2Mi")], &[("hugepages-2Mi", "2Mi")])),
+                    &[],
+                ),
+                BE,
+            ),
+        ];
+        for (name, pod, expected) in rows {
+            assert_eq!(pod.qos_class(), expected, "TestComputePodQOS/{name}");
+        }
+    }
+
+    /// `staging/src/k8s.io/component-helpers/resource/helpers_test.go`: `TestPodResourceRequests`
+    /// (the rows without status resources: init containers, overhead, restartable init
+    /// containers) and `TestPodLevelResourceRequests` (default options), through the
+    /// scheduler's request ([`PodResources::memory_request`], [`PodResources::cpu_request`]).
+    #[test]
+    fn component_helpers_pod_requests() {
+        let cpu = |v: &str| rr(&[("cpu", v)], &[]);
+        let both = |memory: &str, cpu: &str| rr(&[("memory", memory), ("cpu", cpu)], &[]);
+        // (origin, pod, expected cpu, expected memory)
+        let rows: Vec<(&str, PodResources, &str, Option<&str>)> = vec![
+            (
+                "TestPodResourceRequests/nil options, larger init container",
+                spec(vec![ctr(cpu("1"))], vec![ctr(cpu("4"))], None, &[]),
+                "4",
+                None,
+            ),
+            (
+                "TestPodResourceRequests/nil options, larger containers",
+                spec(vec![ctr(cpu("2")), ctr(cpu("3"))], vec![ctr(cpu("2"))], None, &[]),
+                "5",
+                None,
+            ),
+            (
+                "TestPodResourceRequests/pod overhead included",
+                spec(
+                    vec![ctr(cpu("2")), ctr(cpu("3"))],
+                    vec![ctr(cpu("2"))],
+                    None,
+                    &[("cpu", "1"), ("memory", "1Gi")],
+                ),
+                "6",
+                Some("1Gi"),
+            ),
+            (
+                "TestPodResourceRequests/restartable init container",
+                spec(vec![ctr(cpu("1"))], vec![sidecar(cpu("1"))], None, &[]),
+                "2",
+                None,
+            ),
+            (
+                "TestPodResourceRequests/multiple restartable init containers",
+                spec(
+                    vec![ctr(cpu("1"))],
+                    vec![ctr(cpu("5")), sidecar(cpu("1")), sidecar(cpu("2")), sidecar(cpu("3"))],
+                    None,
+                    &[],
+                ),
+                "7",
+                None,
+            ),
+            (
+                "TestPodResourceRequests/multiple restartable and regular init containers",
+                spec(
+                    vec![ctr(cpu("1"))],
+                    vec![
+                        ctr(cpu("5")),
+                        sidecar(cpu("1")),
+                        sidecar(cpu("2")),
+                        ctr(cpu("5")),
+                        sidecar(cpu("3")),
+                    ],
+                    None,
+                    &[],
+                ),
+                "8",
+                None,
+            ),
+            (
+                "TestPodResourceRequests/restartable-init, init and regular",
+                spec(vec![ctr(cpu("100"))], vec![sidecar(cpu("10")), ctr(cpu("200"))], None, &[]),
+                "210",
+                None,
+            ),
+            ("TestPodLevelResourceRequests/nil", spec(vec![], vec![], Some(rr(&[], &[])), &[]), "0", None),
+            (
+                "TestPodLevelResourceRequests/pod level memory resource with SkipPodLevelResources false",
+                spec(vec![], vec![], Some(rr(&[("memory", "2Mi")], &[])), &[]),
+                "0",
+                Some("2Mi"),
+            ),
+            (
+                "TestPodLevelResourceRequests/pod level memory and container level cpu resources with SkipPodLevelResources false",
+                spec(vec![ctr(cpu("2m"))], vec![], Some(rr(&[("memory", "2Mi")], &[])), &[]),
+                "2m",
+                Some("2Mi"),
+            ),
+            (
+                "TestPodLevelResourceRequests/pod level unsupported resources set at pod-level with SkipPodLevelResources false",
+                spec(
+                    vec![ctr(rr(&[("memory", "3Mi")], &[]))],
+                    vec![],
+                    Some(rr(&[("storage", "2Mi")], &[])),
+                    &[],
+                ),
+                "0",
+                Some("3Mi"),
+            ),
+            (
+                "TestPodLevelResourceRequests/only container level resources set with SkipPodLevelResources false",
+                spec(vec![ctr(both("3Mi", "2m"))], vec![], Some(rr(&[], &[])), &[]),
+                "2m",
+                Some("3Mi"),
+            ),
+            (
+                "TestPodLevelResourceRequests/both container-level and pod-level resources set with SkipPodLevelResources false",
+                spec(vec![ctr(both("3Mi", "2m"))], vec![], Some(both("6Mi", "8m")), &[]),
+                "8m",
+                Some("6Mi"),
+            ),
+            (
+                "TestPodLevelResourceRequests/container-level resources and init container set with SkipPodLevelResources false",
+                spec(vec![ctr(both("3Mi", "2m"))], vec![ctr(both("5Mi", "4m"))], Some(rr(&[], &[])), &[]),
+                "4m",
+                Some("5Mi"),
+            ),
+            (
+                "TestPodLevelResourceRequests/container-level resources and sidecar container set with SkipPodLevelResources false",
+                spec(vec![ctr(both("3Mi", "2m"))], vec![sidecar(both("5Mi", "4m"))], Some(rr(&[], &[])), &[]),
+                "6m",
+                Some("8Mi"),
+            ),
+            (
+                "TestPodLevelResourceRequests/container-level resources, init and sidecar container set with SkipPodLevelResources false",
+                spec(
+                    vec![ctr(both("3Mi", "2m"))],
+                    vec![sidecar(both("5Mi", "4m")), ctr(both("6Mi", "8m"))],
+                    Some(rr(&[], &[])),
+                    &[],
+                ),
+                "12m",
+                Some("11Mi"),
+            ),
+            (
+                "TestPodLevelResourceRequests/pod-level resources, container-level resources, init and sidecar container set with SkipPodLevelResources false",
+                spec(
+                    vec![ctr(both("3Mi", "2m"))],
+                    vec![sidecar(both("5Mi", "4m")), ctr(both("6Mi", "8m"))],
+                    Some(both("15Mi", "18m")),
+                    &[],
+                ),
+                "18m",
+                Some("15Mi"),
+            ),
+            (
+                "TestPodLevelResourceRequests/pod-level resources, hugepage request/limit single page size",
+                spec(
+                    vec![],
+                    vec![],
+                    Some(rr(&[("memory", "10Mi"), ("hugepages-2Mi", "2Mi")], &[("hugepages-2Mi", "2Mi")])),
+                    &[],
+                ),
+                "0",
+                Some("10Mi"),
+            ),
+            (
+                "TestPodLevelResourceRequests/pod-level resources, hugepage request/limit multiple page sizes",
+                spec(
+                    vec![],
+                    vec![],
+                    Some(rr(
+                        &[("cpu", "1"), ("hugepages-2Mi", "2Mi"), ("hugepages-1Gi", "1Gi")],
+                        &[("hugepages-2Mi", "2Mi"), ("hugepages-1Gi", "1Gi")],
+                    )),
+                    &[],
+                ),
+                "1",
+                None,
+            ),
+            (
+                "TestPodLevelResourceRequests/pod-level resources, container-level resources, hugepage request/limit single page size",
+                spec(
+                    vec![ctr(rr(&[("hugepages-2Mi", "6Mi")], &[("hugepages-2Mi", "6Mi")]))],
+                    vec![],
+                    Some(rr(&[("cpu", "1"), ("hugepages-2Mi", "10Mi")], &[("hugepages-2Mi", "10Mi")])),
+                    &[],
+                ),
+                "1",
+                None,
+            ),
+            (
+                "TestPodLevelResourceRequests/pod-level resources, container-level resources, hugepage request/limit multiple page sizes between pod-level and container-level",
+                spec(
+                    vec![ctr(rr(
+                        &[("memory", "4Mi"), ("hugepages-1Gi", "1Gi")],
+                        &[("hugepages-1Gi", "1Gi")],
+                    ))],
+                    vec![],
+                    Some(rr(&[("cpu", "1"), ("hugepages-2Mi", "10Mi")], &[("hugepages-2Mi", "10Mi")])),
+                    &[],
+                ),
+                "1",
+                Some("4Mi"),
+            ),
+        ];
+        for (origin, pod, cpu, memory) in rows {
+            assert_eq!(pod.cpu_request(), q(cpu), "{origin}: cpu");
+            assert_eq!(pod.memory_request(), memory.map(q), "{origin}: memory");
+        }
+    }
+
+    /// kubelet's eviction request, `pkg/api/v1/resource/helpers.go`
+    /// `GetResourceRequestQuantity(pod, memory)`: `PodRequests` with
+    /// `SkipContainerLevelResources: IsPodLevelResourcesSet(pod)` and `ExcludeOverhead`, then the
+    /// overhead only onto a non-zero total. The pods are those of the component-helpers rows
+    /// above where the two requests differ, and the overhead cases.
+    #[test]
+    fn eviction_request_as_get_resource_request_quantity() {
+        let mem = |v: &str| rr(&[("memory", v)], &[]);
+        // (case, pod, scheduler's request, eviction ranking's request)
+        let rows: Vec<(&str, PodResources, Option<&str>, Option<&str>)> = vec![
+            (
+                "overhead only: the scheduler reserves it, the ranking sees no request",
+                spec(vec![ctr(rr(&[], &[]))], vec![], None, &[("memory", "1Gi")]),
+                Some("1Gi"),
+                None,
+            ),
+            (
+                "overhead onto an explicit zero request: still zero",
+                spec(vec![ctr(mem("0"))], vec![], None, &[("memory", "1Gi")]),
+                Some("1Gi"),
+                Some("0"),
+            ),
+            (
+                "overhead onto a request: added",
+                spec(vec![ctr(mem("100Mi"))], vec![], None, &[("memory", "10Mi")]),
+                Some("110Mi"),
+                Some("110Mi"),
+            ),
+            (
+                "pod-level cpu only: the containers' memory is not the pod's request",
+                spec(
+                    vec![ctr(mem("4Mi"))],
+                    vec![],
+                    Some(rr(&[("cpu", "1")], &[])),
+                    &[("memory", "1Mi")],
+                ),
+                Some("5Mi"),
+                None,
+            ),
+            (
+                "pod-level hugepages only (IsPodLevelResourcesSet counts hugepages-*)",
+                spec(
+                    vec![ctr(rr(
+                        &[("memory", "4Mi"), ("hugepages-1Gi", "1Gi")],
+                        &[("hugepages-1Gi", "1Gi")],
+                    ))],
+                    vec![],
+                    Some(rr(
+                        &[("cpu", "1"), ("hugepages-2Mi", "10Mi")],
+                        &[("hugepages-2Mi", "10Mi")],
+                    )),
+                    &[],
+                ),
+                Some("4Mi"),
+                None,
+            ),
+            (
+                "pod-level storage only: not pod-level resources, containers count",
+                spec(
+                    vec![ctr(mem("3Mi"))],
+                    vec![],
+                    Some(rr(&[("storage", "2Mi")], &[])),
+                    &[],
+                ),
+                Some("3Mi"),
+                Some("3Mi"),
+            ),
+            (
+                "pod-level memory, with overhead",
+                spec(
+                    vec![ctr(mem("3Mi"))],
+                    vec![],
+                    Some(mem("6Mi")),
+                    &[("memory", "1Mi")],
+                ),
+                Some("7Mi"),
+                Some("7Mi"),
+            ),
+            (
+                "sidecars and init containers as PodRequests",
+                spec(
+                    vec![ctr(mem("3Mi"))],
+                    vec![sidecar(mem("5Mi")), ctr(mem("6Mi"))],
+                    None,
+                    &[],
+                ),
+                Some("11Mi"),
+                Some("11Mi"),
+            ),
+        ];
+        for (case, pod, scheduler, eviction) in rows {
+            assert_eq!(pod.memory_request(), scheduler.map(q), "{case}: scheduler");
+            assert_eq!(
+                pod.eviction_memory_request(),
+                eviction.map(q),
+                "{case}: eviction"
+            );
+        }
     }
 }

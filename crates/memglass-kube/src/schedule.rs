@@ -119,24 +119,17 @@ fn requests(pod: &Pod) -> Result<Requests> {
         });
     };
     let resources = PodResources::read(spec).map_err(|e| Error::Quantity {
-        object: object.clone(),
+        object,
         field: e.field,
         source: e.source,
     })?;
-    let too_large = |what: &str| Error::TooLarge {
-        object: object.clone(),
-        what: what.into(),
-    };
+    // Saturating, as `bytes` in map.rs: a huge quantity is far above any allocatable anyway.
     Ok(Requests {
         memory: resources
             .memory_request()
             .unwrap_or(Quantity::ZERO)
-            .ceil_units()
-            .ok_or_else(|| too_large("the memory request"))?,
-        cpu_millis: resources
-            .cpu_request()
-            .ceil_millis()
-            .ok_or_else(|| too_large("the cpu request"))?,
+            .ceil_units_saturating(),
+        cpu_millis: resources.cpu_request().ceil_millis().unwrap_or(u64::MAX),
     })
 }
 

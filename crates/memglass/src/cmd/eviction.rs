@@ -22,19 +22,23 @@ pub struct EvictionArgs {
     pub json: bool,
 }
 
-/// `100Mi` → bytes, `5%` → a percentage (0 < p ≤ 100), as kubelet's `--eviction-hard` reads
-/// them.
+/// `100Mi` → bytes, `5%` → a percentage, as kubelet's `--eviction-hard` reads them
+/// (`parseThresholdStatement`): `0%` and `100%` mean no threshold, other percentages must lie in
+/// [0%, 100%] ([`Threshold::parse_percentage`]), and a quantity must be positive.
 pub fn parse_threshold(text: &str) -> Result<Threshold, String> {
     let text = text.trim();
-    if let Some(percent) = text.strip_suffix('%') {
-        return match percent.trim().parse::<f64>() {
-            Ok(p) if p > 0.0 && p <= 100.0 => Ok(Threshold::Percent(p)),
-            _ => Err(format!("expected a percentage in (0, 100], got {text:?}")),
-        };
+    if text.ends_with('%') {
+        return Threshold::parse_percentage(text);
     }
-    memglass_kube::parse_memory(text)
-        .map(Threshold::Bytes)
-        .map_err(|e| format!("expected a quantity like 100Mi or a percentage like 5%: {e}"))
+    match memglass_kube::parse_memory(text) {
+        Ok(0) => Err(format!(
+            "an eviction threshold must be positive, got {text:?}"
+        )),
+        Ok(bytes) => Ok(Threshold::Bytes(bytes)),
+        Err(e) => Err(format!(
+            "expected a quantity like 100Mi or a percentage like 5%: {e}"
+        )),
+    }
 }
 
 /// `20%` (of the threshold, ≥ 0) or a quantity (`50Mi`): how near its threshold a signal
@@ -91,8 +95,13 @@ mod tests {
         assert_eq!(parse_threshold("500M"), Ok(Threshold::Bytes(500_000_000)));
         assert_eq!(parse_threshold("5%"), Ok(Threshold::Percent(5.0)));
         assert_eq!(parse_threshold("7.5%"), Ok(Threshold::Percent(7.5)));
-        assert!(parse_threshold("0%").is_err());
+        assert_eq!(parse_threshold("0%"), Ok(Threshold::Disabled));
+        assert_eq!(parse_threshold("100%"), Ok(Threshold::Disabled));
+        assert_eq!(parse_threshold("100.0%"), Ok(Threshold::Percent(100.0)));
         assert!(parse_threshold("101%").is_err());
+        assert!(parse_threshold("-15%").is_err());
+        assert!(parse_threshold("0").is_err(), "a quantity must be positive");
+        assert!(parse_threshold("-150Mi").is_err());
         assert!(parse_threshold("lots").is_err());
     }
 

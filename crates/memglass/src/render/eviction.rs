@@ -108,6 +108,7 @@ pub fn table(out: &mut impl Write, report: &EvictionReport) -> anyhow::Result<()
     let threshold = match report.threshold {
         Threshold::Bytes(b) => bytes(Some(b)),
         Threshold::Percent(p) => format!("{p}% of capacity"),
+        Threshold::Disabled => "none: 0% and 100% disable it, as in kubelet".into(),
     };
     writeln!(
         out,

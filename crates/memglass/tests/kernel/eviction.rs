@@ -135,18 +135,20 @@ fn eviction_ranks_real_pods_in_kubelets_order() {
     assert_eq!(doc["under_pressure"], false);
 
     // 80% of 1 GiB (819 MiB) is more than the ~730 MiB left in allocatable: kubelet would
-    // be evicting; 80% of MemTotal is far below what the node has available.
+    // be evicting; 80% of MemTotal is far below what the node has available. kubelet holds the
+    // fraction as a float32 (80/100 = 0.800000011920929…) and multiplies in float64.
+    let fraction = f64::from(80f32 / 100.0);
     let pressed = cluster.json(&["eviction", "--json", "--threshold", "80%"]);
     let signals = pressed["signals"].as_array().unwrap();
     assert_eq!(signals[0]["met"], false, "{pressed:#}");
     assert_eq!(
         u(&signals[0]["threshold"]),
-        (mem_total() as f64 * 0.8) as u64
+        (mem_total() as f64 * fraction) as u64
     );
     assert_eq!(signals[1]["met"], true, "{pressed:#}");
     assert_eq!(
         u(&signals[1]["threshold"]),
-        (f64::from(1u32 << 30) * 0.8) as u64
+        (f64::from(1u32 << 30) * fraction) as u64
     );
     assert!(i(&signals[1]["margin"]) < 0);
     assert_eq!(pressed["under_pressure"], true);
