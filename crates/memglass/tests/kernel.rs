@@ -24,6 +24,10 @@ mod cluster_support;
 #[path = "kernel/eviction.rs"]
 mod eviction;
 
+/// `memglass reclaim`: cold page cache out, anon and swap untouched (v2); refused on v1.
+#[path = "kernel/reclaim.rs"]
+mod reclaim;
+
 /// Run `memglass snapshot --json` and return the parsed document.
 fn snapshot() -> Value {
     let output = Command::new(memglass_bin())

@@ -54,7 +54,12 @@ pub fn run(
         (target, files)
     } else {
         let snapshot = crate::cmd::snapshot::take(sources, identity)?;
-        let report = select(&snapshot.cgroups, args)?.clone();
+        let report = select(
+            &snapshot.cgroups,
+            args.cgroup.as_deref(),
+            args.pod.as_deref(),
+        )?
+        .clone();
         let hierarchy = roots
             .memory_hierarchy()
             .context("cannot find the memory cgroup hierarchy")?;
@@ -96,11 +101,16 @@ pub fn run(
     }
 }
 
-/// The cgroup named by --cgroup or --pod.
-fn select<'a>(cgroups: &'a [CgroupReport], args: &CacheArgs) -> anyhow::Result<&'a CgroupReport> {
-    if let Some(path) = &args.cgroup {
+/// The cgroup named by --cgroup (a path) or else --pod (a pod's name or namespace/name);
+/// also `memglass reclaim`'s.
+pub fn select<'a>(
+    cgroups: &'a [CgroupReport],
+    cgroup: Option<&str>,
+    pod: Option<&str>,
+) -> anyhow::Result<&'a CgroupReport> {
+    if let Some(path) = cgroup {
         let path = if path.starts_with('/') {
-            path.clone()
+            path.to_owned()
         } else {
             format!("/{path}")
         };
@@ -109,7 +119,7 @@ fn select<'a>(cgroups: &'a [CgroupReport], args: &CacheArgs) -> anyhow::Result<&
             .find(|c| c.path == path.trim_end_matches('/') || (path == "/" && c.path == "/"))
             .with_context(|| format!("no memory cgroup {path}"));
     }
-    let name = args.pod.as_deref().unwrap_or_default();
+    let name = pod.unwrap_or_default();
     let (namespace, pod) = match name.split_once('/') {
         Some((ns, pod)) => (Some(ns), pod),
         None => (None, name),

@@ -7,6 +7,7 @@ pub mod cluster;
 pub mod eviction;
 pub mod oom;
 pub mod pages;
+pub mod reclaim;
 pub mod requests;
 pub mod snapshot;
 pub mod top;
