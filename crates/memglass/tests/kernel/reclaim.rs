@@ -81,8 +81,16 @@ fn reclaim_takes_cold_page_cache_and_leaves_anon_alone() {
     assert_eq!(u(&doc["requested"]), 100 * MIB);
     assert_eq!(doc["complete"], true, "{doc:#}");
     assert_eq!(doc["stop"], "complete");
-    assert_eq!(u(&doc["reclaimed"]), 100 * MIB);
     assert_eq!(u(&doc["writes"]), 2, "100 MiB in writes of at most 64 MiB");
+    // The kernel's own count (memory.stat pgsteal): at least what was asked, and 6.1
+    // takes more than asked (about a third more in this test), 6.12 what was asked.
+    assert_eq!(doc["reclaimed_source"], "pgsteal");
+    let reclaimed = u(&doc["reclaimed"]);
+    assert!(
+        (98 * MIB..=150 * MIB).contains(&reclaimed),
+        "reclaimed {} MiB for 100 MiB asked",
+        reclaimed / MIB
+    );
     // Anonymous memory was kept out of swap, and the document says how.
     let swappiness_zero = doc["swappiness_zero"].as_bool().unwrap();
     let guard = doc["swap_guard"].as_str().unwrap();
@@ -96,11 +104,13 @@ fn reclaim_takes_cold_page_cache_and_leaves_anon_alone() {
         u(&before["file"]) >= 150 * MIB,
         "200 MiB were read: {before}"
     );
+    // What was reclaimed was page cache: the cache fell by what the kernel counts.
     let file_drop = u(&before["file"]).saturating_sub(u(&after["file"]));
     assert!(
-        file_drop.abs_diff(100 * MIB) <= 30 * MIB,
-        "page cache fell by {} MiB for 100 MiB asked",
-        file_drop / MIB
+        file_drop.abs_diff(reclaimed) <= 4 * MIB && file_drop >= 70 * MIB,
+        "page cache fell by {} MiB, the kernel reclaimed {} MiB",
+        file_drop / MIB,
+        reclaimed / MIB
     );
     assert!(
         u(&before["anon"]).abs_diff(u(&after["anon"])) <= 2 * MIB,
@@ -120,6 +130,28 @@ fn reclaim_takes_cold_page_cache_and_leaves_anon_alone() {
         .unwrap();
     assert!(file_now <= u(&after["file"]) + 2 * MIB, "{file_now}");
 
+    // The pod's cgroup is a target too (hierarchical), and a person gets a table.
+    let output = reclaim(&["--cgroup", &pod_path, "--bytes", "1Mi"]);
+    let table = String::from_utf8_lossy(&output.stdout);
+    println!("{table}");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(table.starts_with("RECLAIM pod "), "{table}");
+    assert!(table.contains("): complete"), "{table}");
+    for row in [
+        "BEFORE",
+        "AFTER",
+        "anon",
+        "inactive_file",
+        "swap",
+        "kept out of swap",
+    ] {
+        assert!(table.contains(row), "{row}: {table}");
+    }
+
     // More than there is to reclaim without touching anon: the kernel gives up (EAGAIN),
     // which is a result, exit 0, not an error.
     let doc = json(&reclaim(&["--cgroup", &path, "--bytes", "1Gi", "--json"]));
@@ -128,6 +160,8 @@ fn reclaim_takes_cold_page_cache_and_leaves_anon_alone() {
     assert_eq!(doc["stop"], "kernel_gave_up");
     let reclaimed = u(&doc["reclaimed"]);
     assert!(reclaimed < 1 << 30);
+    let file_drop = u(&doc["before"]["file"]).saturating_sub(u(&doc["after"]["file"]));
+    assert!(file_drop.abs_diff(reclaimed) <= 4 * MIB, "{doc:#}");
     assert!(doc["reason"]
         .as_str()
         .unwrap()
@@ -156,27 +190,6 @@ fn reclaim_takes_cold_page_cache_and_leaves_anon_alone() {
     assert_eq!(doc["stop"], "deadline");
     assert_eq!(doc["writes"], 0);
     assert_eq!(doc["reclaimed"], 0);
-
-    // The pod's cgroup is a target too (hierarchical), and a person gets a table.
-    let output = reclaim(&["--cgroup", &pod_path, "--bytes", "1Mi"]);
-    let table = String::from_utf8_lossy(&output.stdout);
-    println!("{table}");
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    assert!(table.starts_with("RECLAIM pod "), "{table}");
-    for row in [
-        "BEFORE",
-        "AFTER",
-        "anon",
-        "inactive_file",
-        "swap",
-        "kept out of swap",
-    ] {
-        assert!(table.contains(row), "{row}: {table}");
-    }
 }
 
 #[test]
