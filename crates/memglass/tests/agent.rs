@@ -12,6 +12,10 @@ mod cluster_support;
 #[path = "agent/eviction.rs"]
 mod eviction;
 
+/// POST /api/v1/reclaim: only with --allow-reclaim and a token; refusals as 4xx.
+#[path = "agent/reclaim.rs"]
+mod reclaim;
+
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::{Command, Stdio};

@@ -22,6 +22,7 @@ use crate::live::LiveSource;
 mod events;
 mod filecache;
 mod kmsg;
+mod reclaim;
 
 #[derive(Debug, Clone, Args)]
 pub struct AgentArgs {
@@ -74,6 +75,10 @@ pub struct AgentArgs {
     /// (50Mi) or a percentage of the threshold (20% of 100Mi is 20Mi).
     #[arg(long, default_value = "20%", value_name = "QUANTITY|PERCENT", value_parser = events::parse_margin)]
     pub event_eviction_margin: events::Margin,
+    /// Serve `POST /api/v1/reclaim` (proactive reclaim of a pod's or container's page
+    /// cache, as `memglass reclaim`; docs/api.md). Changes the system: needs --token-file.
+    #[arg(long)]
+    pub allow_reclaim: bool,
     /// Benchmarks: before serving, fill the history with this much of copies of the
     /// first collection.
     #[arg(long, hide = true, value_name = "DURATION", value_parser = humantime::parse_duration)]
@@ -132,6 +137,9 @@ pub fn run(sources: &SourceArgs, identity: &IdentityArgs, args: &AgentArgs) -> a
         )),
         None => None,
     };
+    if args.allow_reclaim && token.is_none() {
+        usage("--allow-reclaim changes the system: give --token-file too");
+    }
     let db = match &args.db {
         Some(db) => db.clone(),
         None => default_db().context("no --db given and no state directory ($HOME unset)")?,
@@ -201,6 +209,11 @@ pub fn run(sources: &SourceArgs, identity: &IdentityArgs, args: &AgentArgs) -> a
         roots: source.live.roots.clone(),
     }));
     let _ = shared.documents.set(Box::new(Documents));
+    if args.allow_reclaim {
+        let _ = shared.reclaim.set(Box::new(reclaim::Reclaimer {
+            roots: source.live.roots.clone(),
+        }));
+    }
     if let Some(span) = args.simulate_history {
         let first = source
             .collect()
