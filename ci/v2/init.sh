@@ -47,6 +47,8 @@ echo +memory > /sys/fs/cgroup/cgroup.subtree_control || fail "enable +memory in 
 echo +pids > /sys/fs/cgroup/cgroup.subtree_control 2>/dev/null
 ln -sf /proc/self/fd /dev/fd 2>/dev/null
 hostname memglass-v2
+# Loopback, for the agent's tests (they serve on 127.0.0.1); no other network.
+ip link set lo up 2>/dev/null || ifconfig lo 127.0.0.1 up 2>/dev/null || echo "MEMGLASS-WARN no loopback"
 
 . /etc/memglass/config
 

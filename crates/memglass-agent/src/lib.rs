@@ -30,4 +30,6 @@ mod tests;
 
 pub use config::{Config, NodeLabels, Retention};
 pub use error::{Error, Result};
-pub use shared::{Documents, FileCache, Health, KubeHealth, KubeStatus, Report, Shared};
+pub use shared::{
+    Documents, FileCache, Health, KubeHealth, KubeStatus, Reclaim, ReclaimFailure, Report, Shared,
+};

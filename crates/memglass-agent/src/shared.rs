@@ -159,6 +159,11 @@ pub struct Shared {
     pub documents: std::sync::OnceLock<Box<dyn Documents>>,
     /// The Kubernetes API side (watch and events), when the binary asks the API.
     pub kube: std::sync::OnceLock<Box<dyn KubeStatus>>,
+    /// Proactive reclaim (`POST /api/v1/reclaim`): set only when the agent runs with
+    /// `--allow-reclaim` (which requires a token).
+    pub reclaim: std::sync::OnceLock<Box<dyn Reclaim>>,
+    /// A reclaim is running (one at a time; another request meanwhile gets 409).
+    pub reclaim_running: std::sync::atomic::AtomicBool,
     /// Recent answers of the scanner by cgroup path (it is costly: at most one scan per
     /// cgroup per [`FILE_CACHE_TTL`], and one at a time).
     pub file_cache_answers: Mutex<BTreeMap<String, (std::time::Instant, serde_json::Value)>>,
@@ -176,6 +181,30 @@ pub trait FileCache: Send + Sync + std::fmt::Debug {
         cgroup: &memglass_analyse::CgroupReport,
         top: usize,
     ) -> std::result::Result<serde_json::Value, String>;
+}
+
+/// Proactive reclaim of one pod's or container's cgroup (`memglass reclaim`), run on a
+/// blocking thread, one at a time. Implemented by the binary, which owns the kernel writer.
+pub trait Reclaim: Send + Sync + std::fmt::Debug {
+    /// Reclaim `bytes` from `cgroup` within `timeout`: the `memglass.reclaim/v1` document.
+    fn reclaim(
+        &self,
+        cgroup: &memglass_analyse::CgroupReport,
+        bytes: u64,
+        timeout: Duration,
+    ) -> std::result::Result<serde_json::Value, ReclaimFailure>;
+
+    /// A quantity ("200Mi", "1G", "4096") in bytes, as `memglass reclaim --bytes` reads it.
+    fn quantity(&self, text: &str) -> std::result::Result<u64, String>;
+}
+
+/// Why a reclaim was not done.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReclaimFailure {
+    /// Understood and refused (cgroup v1, not a pod or container, could swap): a 4xx.
+    Refused(String),
+    /// Tried and failed (the cgroup vanished, an I/O error): a 5xx.
+    Failed(String),
 }
 
 /// The `memglass eviction --json` and `memglass requests --json` documents, written by the
@@ -253,6 +282,8 @@ impl Shared {
             file_cache: std::sync::OnceLock::new(),
             documents: std::sync::OnceLock::new(),
             kube: std::sync::OnceLock::new(),
+            reclaim: std::sync::OnceLock::new(),
+            reclaim_running: std::sync::atomic::AtomicBool::new(false),
             file_cache_answers: Mutex::new(BTreeMap::new()),
         })
     }

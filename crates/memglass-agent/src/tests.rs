@@ -9,7 +9,7 @@ use crate::config::Retention;
 use crate::oom::{CounterWatch, OomSource};
 use crate::store::{Resolution, Store, Writer};
 
-fn recorded() -> Snapshot {
+pub(crate) fn recorded() -> Snapshot {
     let host = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("../../fixtures/hosts/v2-debian-6.12.95+deb12-amd64");
     let roots = memglass_kernel::Roots {

@@ -93,6 +93,9 @@ pub enum Command {
     /// The whole cluster from a Prometheus-compatible store that scrapes every node's
     /// agent: pods by any memory type, OOM kills, eviction margins, Pending pods.
     Cluster(crate::cmd::cluster::ClusterArgs),
+    /// Reclaim a pod's or container's cold page cache now (cgroup v2 memory.reclaim, with
+    /// anonymous memory kept out of swap), and show memory.stat before and after.
+    Reclaim(crate::cmd::reclaim::ReclaimArgs),
 }
 
 #[derive(Debug, Clone, Args)]

@@ -48,6 +48,9 @@ fn main() -> ExitCode {
         }
         Some(cli::Command::Top(args)) => cmd::top::run(&cli.sources, &cli.identity, &args),
         Some(cli::Command::Cluster(args)) => cmd::cluster::run(&cli.identity, &args, &mut stdout),
+        Some(cli::Command::Reclaim(args)) => {
+            cmd::reclaim::run(&cli.sources, &cli.identity, &args, &mut stdout)
+        }
     }
     .and_then(|()| stdout.flush().map_err(anyhow::Error::from));
     match result {

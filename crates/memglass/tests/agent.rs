@@ -16,6 +16,10 @@ mod eviction;
 #[path = "agent/findings.rs"]
 mod findings;
 
+/// POST /api/v1/reclaim: only with --allow-reclaim and a token; refusals as 4xx.
+#[path = "agent/reclaim.rs"]
+mod reclaim;
+
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::{Command, Stdio};

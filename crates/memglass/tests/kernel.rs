@@ -28,6 +28,10 @@ mod eviction;
 #[path = "kernel/diagnose.rs"]
 mod diagnose;
 
+/// `memglass reclaim`: cold page cache out, anon and swap untouched (v2); refused on v1.
+#[path = "kernel/reclaim.rs"]
+mod reclaim;
+
 /// Run `memglass snapshot --json` and return the parsed document.
 fn snapshot() -> Value {
     let output = Command::new(memglass_bin())

@@ -2,6 +2,7 @@
 //! Errors are `{"error": {"status": N, "message": "…"}}` with the same HTTP status.
 
 mod params;
+mod reclaim;
 mod views;
 
 use std::collections::HashMap;
@@ -10,7 +11,7 @@ use std::sync::Arc;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::{json, Value};
 
@@ -71,6 +72,7 @@ pub fn router() -> Router<Arc<Shared>> {
         .route("/eviction", get(eviction))
         .route("/requests", get(requests))
         .route("/findings", get(findings))
+        .route("/reclaim", post(reclaim::reclaim))
         .fallback(not_found)
 }
 
@@ -83,7 +85,7 @@ pub async fn not_found() -> ApiError {
 pub async fn method_not_allowed() -> ApiError {
     ApiError::new(
         StatusCode::METHOD_NOT_ALLOWED,
-        "method not allowed: the agent's endpoints are read-only (GET)",
+        "method not allowed: the agent's endpoints are read with GET (only /api/v1/reclaim takes POST)",
     )
 }
 

@@ -4,6 +4,7 @@
 pub mod hierarchy;
 pub mod limit;
 pub mod normalize;
+pub mod reclaim;
 pub mod stat;
 pub mod v1;
 pub mod v2;

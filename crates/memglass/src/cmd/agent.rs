@@ -22,6 +22,7 @@ use crate::live::LiveSource;
 mod events;
 mod filecache;
 mod kmsg;
+mod reclaim;
 
 #[derive(Debug, Clone, Args)]
 pub struct AgentArgs {
@@ -79,6 +80,10 @@ pub struct AgentArgs {
     /// (kubelet's memoryThrottlingFactor).
     #[arg(long, default_value = "0.9", value_name = "FACTOR", value_parser = crate::cmd::diagnose::parse_factor)]
     pub memory_throttling_factor: f64,
+    /// Serve `POST /api/v1/reclaim` (proactive reclaim of a pod's or container's page
+    /// cache, as `memglass reclaim`; docs/api.md). Changes the system: needs --token-file.
+    #[arg(long)]
+    pub allow_reclaim: bool,
     /// Benchmarks: before serving, fill the history with this much of copies of the
     /// first collection.
     #[arg(long, hide = true, value_name = "DURATION", value_parser = humantime::parse_duration)]
@@ -137,6 +142,9 @@ pub fn run(sources: &SourceArgs, identity: &IdentityArgs, args: &AgentArgs) -> a
         )),
         None => None,
     };
+    if args.allow_reclaim && token.is_none() {
+        usage("--allow-reclaim changes the system: give --token-file too");
+    }
     let db = match &args.db {
         Some(db) => db.clone(),
         None => default_db().context("no --db given and no state directory ($HOME unset)")?,
@@ -205,6 +213,11 @@ pub fn run(sources: &SourceArgs, identity: &IdentityArgs, args: &AgentArgs) -> a
         roots: source.live.roots.clone(),
     }));
     let _ = shared.documents.set(Box::new(Documents));
+    if args.allow_reclaim {
+        let _ = shared.reclaim.set(Box::new(reclaim::Reclaimer {
+            roots: source.live.roots.clone(),
+        }));
+    }
     if let Some(span) = args.simulate_history {
         let first = source
             .collect()

@@ -101,7 +101,8 @@ pub fn run(
     }
 }
 
-/// The cgroup named by `--cgroup PATH` or (without one) `--pod [NAMESPACE/]NAME`.
+/// The cgroup named by `--cgroup PATH` or (without one) `--pod [NAMESPACE/]NAME`; also
+/// `memglass diagnose`'s and `memglass reclaim`'s.
 pub fn select<'a>(
     cgroups: &'a [CgroupReport],
     cgroup: Option<&str>,

@@ -8,6 +8,7 @@ pub mod diagnose;
 pub mod eviction;
 pub mod oom;
 pub mod pages;
+pub mod reclaim;
 pub mod requests;
 pub mod snapshot;
 pub mod top;

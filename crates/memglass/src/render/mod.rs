@@ -8,4 +8,5 @@ pub mod human;
 pub mod json;
 pub mod oom;
 pub mod pages;
+pub mod reclaim;
 pub mod requests;
