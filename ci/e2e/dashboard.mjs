@@ -110,6 +110,27 @@ try {
   found.flight_series = await page.locator("#flight svg path[data-series]").count();
   await page.screenshot({ path: join(artifacts, "oom-event.png"), fullPage: true });
 
+  // Findings: the kill is a critical finding with its figures and the limit to set, on the
+  // Findings page (reached from the navigation) and on the victim's own page.
+  await page.goto(url + "/#/");
+  await ready("#/");
+  await page.click('nav a[data-nav="findings"]');
+  await ready("#/findings");
+  const killed = page.locator(`#findings .finding[data-kind="oom_killed"][data-cgroup="${oomCgroup}"]`);
+  check(await killed.count() === 1, `no oom_killed finding for ${oomCgroup}`);
+  check(await killed.evaluate((e) => e.classList.contains("critical")), "the kill is not critical");
+  const card = await killed.innerText();
+  check(card.includes("resources.limits.memory") && /OOM-killed/.test(card), `finding card: ${card}`);
+  await killed.locator("summary").click();
+  found.kill_evidence = await killed.locator("table.evidence tr").count();
+  check(found.kill_evidence >= 4, `${found.kill_evidence} evidence rows`);
+  const navCount = await page.locator("#findings-count").innerText();
+  check(Number(navCount) >= 1, `findings count in the navigation: ${navCount}`);
+  await page.screenshot({ path: join(artifacts, "findings.png"), fullPage: true });
+  await page.goto(url + "/#/cgroup" + encodeURI(oomCgroup));
+  await ready("#/cgroup" + encodeURI(oomCgroup));
+  check(await page.locator('#cgroup-findings .finding[data-kind="oom_killed"]').count() === 1, "the victim's page lacks its finding");
+
   // The Eviction page, reached from the navigation.
   await page.goto(url + "/#/");
   await ready("#/");

@@ -1,6 +1,7 @@
 // memglass dashboard: node memory pie, a sortable and filterable pods table, a page per
-// pod or cgroup (pie, history, containers, cached files), the OOM events, and eviction
-// (kubelet's signals and ranking, requests and limits with suggestions). Reads only
+// pod or cgroup (its findings, pie, history, containers, cached files), the findings (what
+// is wrong, the figures behind it, what to do), the OOM events, and eviction (kubelet's
+// signals and ranking, requests and limits with suggestions). Reads only
 // /api/v1 of the agent that served it; a bearer token, when the agent needs one, is
 // asked once and kept in this browser's localStorage.
 "use strict";
@@ -213,6 +214,11 @@ async function cgroupPage(path) {
     <div class="card wide" style="margin-bottom:16px"><h2>Over time <span class="seg" id="range">${["15m", "1h", "6h", "24h"].map((r) => `<button data-r="${r}" class="${r === state.range ? "on" : ""}">${r}</button>`).join("")}</span></h2><div class="chart" id="history"></div></div>
     ${d.containers.length ? `<div class="card wide" style="margin-bottom:16px"><h2>Containers</h2><div id="containers"></div></div>` : ""}
     <div class="card wide"><h2>Top cached files</h2><div id="files"><p class="muted">Scanning the page cache…</p></div></div>`;
+  if (c) {
+    const f = await api(`/findings?cgroup=${encodeURIComponent(path)}`);
+    if (f.findings.length) document.getElementById("title").insertAdjacentHTML("afterend",
+      `<div class="findings" id="cgroup-findings">${f.findings.map(findingCard).join("")}</div>`);
+  }
   if (m) Charts.donut(document.getElementById("pie"), groups, { center: B(m.usage), centerLabel: "usage", label: "cgroup memory" });
   const h = d.history;
   const series = [
@@ -241,6 +247,48 @@ async function cgroupPage(path) {
       `</tbody></table><p class="muted small">Files its processes have open or mapped, by ${esc(fc.method)}; the cgroup's page cache is ${B(fc.cgroup_file)}.</p>`
       : `<p class="muted">No open or mapped file holds more than 64 KiB of cache.</p>`;
   } catch (e) { files.innerHTML = `<p class="muted">${esc(e.message || "not available")}</p>`; }
+}
+
+// ---------------------------------------------------------------- findings
+const KINDS = {
+  oom_killed: "OOM-killed", eviction_next: "evicted next", pending_no_room: "no room to schedule",
+  near_limit: "near its limit", leak: "leak", exceeds_request: "above its request",
+  under_requested: "under-requested", over_requested: "over-requested", no_request: "no request",
+  no_limit: "no limit", page_cache_working_set: "page cache in the working set", tmpfs: "tmpfs",
+  dirty_backlog: "dirty backlog", deleted_open_files: "deleted files still open",
+  kernel_memory: "kernel memory", dying_cgroups: "memory of removed cgroups",
+};
+const subject = (f) => f.pod ? `${f.namespace ? f.namespace + "/" : ""}${f.pod}${f.container ? " › " + f.container : ""}`
+  : f.cgroup || (f.pod_uid ? `pod ${f.pod_uid}` : "the node");
+
+function figure(e) {
+  if (e.unit === "bytes") return B(e.value);
+  if (e.unit === "percent") return e.value.toFixed(1) + "%";
+  if (e.unit === "bytes_per_second") return B(e.value) + "/s";
+  if (e.unit === "seconds") return e.value >= 3600 ? (e.value / 3600).toFixed(1) + " h" : e.value >= 60 ? Math.round(e.value / 60) + " min" : e.value + " s";
+  return esc(e.value);
+}
+
+function findingCard(f) {
+  const set = f.remedy.set.map((s) => `<li><span class="mono">${esc(s.name)}</span> = <b>${esc(s.quantity)}</b>${s.target ? ` <span class="muted small">${esc(s.target)}</span>` : ""}</li>`).join("");
+  return `<div class="card finding ${esc(f.severity)}" data-kind="${esc(f.kind)}" data-cgroup="${esc(f.cgroup || "")}">
+    <div class="finding-head"><span class="badge sev ${esc(f.severity)}">${esc(f.severity)}</span>
+      <b>${esc(KINDS[f.kind] || f.kind)}</b> · ${f.cgroup ? `<a href="${cgroupLink(f.cgroup)}">${esc(subject(f))}</a>` : esc(subject(f))}</div>
+    <p class="summary">${esc(f.summary)}</p>
+    <details><summary>Evidence (${f.evidence.length})</summary><table class="data evidence"><tbody>${f.evidence.map((e) =>
+      `<tr><td class="left mono">${esc(e.name)}</td><td>${figure(e)}</td><td class="left wrap muted small">${esc(e.source)}</td></tr>`).join("")}</tbody></table></details>
+    <div class="remedy"><b>What to do:</b> ${esc(f.remedy.text)}${set ? `<ul>${set}</ul>` : ""}${f.remedy.command ? `<div class="mono small">$ ${esc(f.remedy.command)}</div>` : ""}</div>
+  </div>`;
+}
+
+async function findingsPage() {
+  const d = await api("/findings");
+  const count = (s) => d.findings.filter((f) => f.severity === s).length;
+  view().innerHTML = `<h1>Findings</h1>
+    <p class="muted">What memglass found wrong on this node at ${esc(new Date(d.taken_at).toLocaleTimeString())}, most severe first:
+      ${count("critical")} critical, ${count("warning")} warning, ${count("info")} info. Each with the figures behind it and what to do.</p>
+    <div class="findings" id="findings">${d.findings.length ? d.findings.map(findingCard).join("")
+      : `<div class="card empty">Nothing to report: no recent OOM kill, nobody near a limit or next to be evicted, no memory hiding in page cache, tmpfs, dirty pages, deleted files, the kernel or removed cgroups.</div>`}</div>`;
 }
 
 // ---------------------------------------------------------------- OOM events
@@ -362,18 +410,25 @@ async function status() {
     const h = await api("/health");
     const at = h.last_collection ? new Date(h.last_collection.taken_at).toLocaleTimeString() : "–";
     document.getElementById("status").textContent = `${h.status} · collected ${at} · every ${h.interval_seconds}s · v${h.version}`;
+    const f = await api("/findings?min_severity=warning");
+    const n = f.findings.length;
+    const badge = document.getElementById("findings-count");
+    badge.textContent = n ? String(n) : "";
+    badge.className = "count" + (f.findings.some((x) => x.severity === "critical") ? " critical" : n ? " warning" : "");
   } catch (e) { document.getElementById("status").textContent = e.login ? "token needed" : "agent unreachable"; }
 }
 
 async function route() {
   const hash = location.hash || "#/";
-  const section = hash.startsWith("#/oom") ? "oom" : hash.startsWith("#/eviction") ? "eviction" : "overview";
+  const section = hash.startsWith("#/oom") ? "oom" : hash.startsWith("#/eviction") ? "eviction"
+    : hash.startsWith("#/findings") ? "findings" : "overview";
   document.querySelectorAll("nav a").forEach((a) => a.classList.toggle("active", a.dataset.nav === section));
   try {
     if (hash.startsWith("#/cgroup/")) await cgroupPage(decodeURI(hash.slice("#/cgroup".length)));
     else if (hash.startsWith("#/oom/")) await oomEvent(hash.slice("#/oom/".length));
     else if (hash.startsWith("#/oom")) await oomPage();
     else if (hash.startsWith("#/eviction")) await evictionPage();
+    else if (hash.startsWith("#/findings")) await findingsPage();
     else await overview();
     document.body.dataset.ready = hash;
   } catch (e) { fail(e); }

@@ -406,3 +406,43 @@ fn top_names_a_pod_created_while_it_runs() {
         screen.contains("kube-proxy-top")
     });
 }
+
+#[test]
+fn the_detail_view_shows_the_cgroups_findings() {
+    let cg = TestCgroup::new();
+    let uid = format!("00000002-7777-4222-8333-{:012x}", std::process::id());
+    let id = format!("{:056x}0000000a", std::process::id());
+    let (dir, _) = cg.child(&format!("kubepods/burstable/pod{uid}/{id}"));
+    // 60 MiB of anon under a 64 MiB limit: near_limit.
+    cg.write(
+        &dir,
+        if cg.is_v2() {
+            "memory.max"
+        } else {
+            "memory.limit_in_bytes"
+        },
+        &(64 * MIB).to_string(),
+    );
+    let _workload = Workload::start(&dir, &args(&[("--anon", "60M".into())]));
+    let command = format!(
+        "{} --no-cri --cgroup-root {} top --interval 500ms",
+        memglass_bin().display(),
+        cg.dir.display()
+    );
+    let tmux = Tmux::start("findings", &command);
+    let screen = tmux.wait_for("the first sample", |screen| screen.contains("NAME "));
+    if screen.contains("PODS and their containers") {
+        tmux.keys(&["Tab"]);
+    }
+    tmux.literal("/");
+    tmux.literal(&id);
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("the container alone", |screen| {
+        screen.contains("CGROUPS (1)")
+    });
+    tmux.keys(&["Enter"]);
+    let screen = tmux.wait_for("its findings", |screen| {
+        screen.contains("FINDINGS (memglass diagnose)") && screen.contains("WARNING near_limit")
+    });
+    assert!(screen.contains("set memory.high"), "{screen}");
+}

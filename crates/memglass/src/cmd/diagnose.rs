@@ -88,22 +88,10 @@ pub fn run(
     crate::cmd::snapshot::warn_about_gaps(&snapshot);
     let scope = Scope::of(&snapshot, &directory, args)?;
 
-    let eviction = eviction::analyse(&snapshot, &directory, args.threshold);
-    let sizing = sizing::analyse(&snapshot, &directory);
     let since = taken_at
         .checked_sub(args.since)
         .unwrap_or(SystemTime::UNIX_EPOCH);
-    let kills: Vec<RecentKill> =
-        match crate::cmd::oom::recent(sources, &directory, since, live.subtree()) {
-            Ok(reports) => reports
-                .iter()
-                .map(|(report, time)| RecentKill::from_report(report, *time))
-                .collect(),
-            Err(error) => {
-                eprintln!("memglass: warning: no OOM findings: {error:#}");
-                Vec::new()
-            }
-        };
+    let kills = recent_kills(&sources.proc_root, &directory, since, live.subtree(), false);
     let recorded = sources.cgroup_root.is_some() && live.subtree().is_none();
     let holders = if recorded {
         Vec::new()
@@ -116,21 +104,21 @@ pub fn run(
         Some(db) => histories(db, &snapshot, now)?,
         None => Vec::new(),
     };
-    let findings = diagnose::diagnose(&Inputs {
-        snapshot: &snapshot,
-        directory: &directory,
-        eviction: &eviction,
-        sizing: &sizing,
-        kills: &kills,
-        cache_holders: &holders,
-        histories: &histories,
-        settings: Settings {
-            eviction_margin: args.eviction_margin,
-            memory_throttling_factor: args.memory_throttling_factor,
-            page_size: rustix::param::page_size() as u64,
-            now,
-        },
-    });
+    let settings = Settings {
+        eviction_margin: args.eviction_margin,
+        memory_throttling_factor: args.memory_throttling_factor,
+        page_size: rustix::param::page_size() as u64,
+        now,
+    };
+    let findings = find(
+        &snapshot,
+        &directory,
+        args.threshold,
+        &kills,
+        &holders,
+        &histories,
+        settings,
+    );
     let findings: Vec<Finding> = findings
         .into_iter()
         .filter(|f| f.severity <= args.min_severity && scope.holds(f))
@@ -139,6 +127,54 @@ pub fn run(
         render::diagnose::json(out, &findings, taken_at)
     } else {
         render::diagnose::text(out, &findings, &scope.describe(&snapshot))
+    }
+}
+
+/// Every finding for one snapshot: kubelet's eviction view and the sizing at `threshold`,
+/// then the rules (`memglass top` calls this on each refresh too).
+pub fn find(
+    snapshot: &memglass_analyse::Snapshot,
+    directory: &memglass_identify::Directory,
+    threshold: Threshold,
+    kills: &[RecentKill],
+    holders: &[memglass_analyse::filecache::CacheHolder],
+    histories: &[History],
+    settings: Settings,
+) -> Vec<Finding> {
+    let eviction = eviction::analyse(snapshot, directory, threshold);
+    let sizing = sizing::analyse(snapshot, directory);
+    diagnose::diagnose(&Inputs {
+        snapshot,
+        directory,
+        eviction: &eviction,
+        sizing: &sizing,
+        kills,
+        cache_holders: holders,
+        histories,
+        settings,
+    })
+}
+
+/// The kernel log's kills since `since`, as the rules read them; none (with a warning
+/// unless `quiet`) when the log cannot be read.
+pub fn recent_kills(
+    proc_root: &std::path::Path,
+    directory: &memglass_identify::Directory,
+    since: SystemTime,
+    subtree: Option<&str>,
+    quiet: bool,
+) -> Vec<RecentKill> {
+    match crate::cmd::oom::recent(proc_root, directory, since, subtree, quiet) {
+        Ok(reports) => reports
+            .iter()
+            .map(|(report, time)| RecentKill::from_report(report, *time))
+            .collect(),
+        Err(error) => {
+            if !quiet {
+                eprintln!("memglass: warning: no OOM findings: {error:#}");
+            }
+            Vec::new()
+        }
     }
 }
 

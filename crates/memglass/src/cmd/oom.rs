@@ -128,19 +128,23 @@ fn from_kmsg(
 }
 
 /// The kills in the kernel's ring buffer at or after `since`, explained, with Unix seconds
-/// where the time is known (`memglass diagnose`). With `subtree` (a live `--cgroup-root`),
-/// only kills inside it, their paths made relative to it, as the agent does.
+/// where the time is known (`memglass diagnose`, `memglass top`). With `subtree` (a live
+/// `--cgroup-root`), only kills inside it, their paths made relative to it, as the agent
+/// does. `quiet`: say nothing on stderr (top's screen).
 pub fn recent(
-    sources: &SourceArgs,
+    proc_root: &Path,
     directory: &Directory,
     since: SystemTime,
     subtree: Option<&str>,
+    quiet: bool,
 ) -> anyhow::Result<Vec<(OomReport, Option<i64>)>> {
-    let clock = Clock::of_this_boot(&sources.proc_root);
+    let clock = Clock::of_this_boot(proc_root);
     let mut kmsg = Kmsg::open(Path::new(reader::DEV_KMSG), Start::Beginning)?;
     let mut kills = kmsg.drain()?;
     kills.extend(kmsg.assembler.finish());
-    kmsg.warn();
+    if !quiet {
+        kmsg.warn();
+    }
     let kills = kills
         .into_iter()
         .filter_map(|kill| match subtree {

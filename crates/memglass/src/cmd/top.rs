@@ -217,11 +217,15 @@ fn sample_forever(
 ) {
     loop {
         let taken_at = Instant::now();
-        let sample = source.collect().map(|(snapshot, _)| Sample {
-            snapshot,
-            taken_at,
-            took: taken_at.elapsed(),
-            warnings: source.warnings(),
+        let sample = source.collect().map(|(snapshot, directory)| {
+            let took = taken_at.elapsed();
+            Sample {
+                findings: findings(&source, &snapshot, &directory),
+                snapshot,
+                taken_at,
+                took,
+                warnings: source.warnings(),
+            }
         });
         if samples.send(sample).is_err() {
             return;
@@ -232,6 +236,34 @@ fn sample_forever(
             Err(RecvTimeoutError::Disconnected) => return,
         }
     }
+}
+
+/// `memglass diagnose`'s findings with its defaults, from the kernel log's kills of the
+/// last hour (no file scan, no history: a refresh must stay cheap).
+fn findings(
+    source: &LiveSource,
+    snapshot: &memglass_analyse::Snapshot,
+    directory: &memglass_identify::Directory,
+) -> Vec<memglass_analyse::diagnose::Finding> {
+    use crate::cmd::diagnose;
+    let now = std::time::SystemTime::now();
+    let since = now - Duration::from_secs(3600);
+    let kills =
+        diagnose::recent_kills(&source.roots.proc, directory, since, source.subtree(), true);
+    let settings = memglass_analyse::diagnose::Settings {
+        page_size: rustix::param::page_size() as u64,
+        now: memglass_agent::shared::unix_seconds(now),
+        ..Default::default()
+    };
+    diagnose::find(
+        snapshot,
+        directory,
+        memglass_analyse::eviction::DEFAULT_THRESHOLD,
+        &kills,
+        &[],
+        &[],
+        settings,
+    )
 }
 
 /// List the cgroup's largest cached files in a thread of its own (a big cgroup takes

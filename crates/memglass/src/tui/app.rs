@@ -63,6 +63,8 @@ pub struct Sample {
     pub took: Duration,
     /// Why names or figures are missing (from the runtime, the API, the kernel).
     pub warnings: Vec<String>,
+    /// `memglass diagnose`'s findings for this sample (the detail view shows a cgroup's).
+    pub findings: Vec<memglass_analyse::diagnose::Finding>,
 }
 
 #[derive(Debug)]

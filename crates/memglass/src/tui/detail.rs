@@ -26,6 +26,11 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &mut App, path: &str, scroll: u1
     };
     let mut lines = identity(cgroup);
     lines.push(Line::default());
+    let found = findings(app, path);
+    if !found.is_empty() {
+        lines.extend(found);
+        lines.push(Line::default());
+    }
     lines.extend(figures(app, cgroup));
     lines.push(Line::default());
     lines.extend(gap(&cgroup.memory));
@@ -285,6 +290,44 @@ fn gap(m: &MemoryReport) -> Vec<Line<'static>> {
             bytes(m.inactive_file)
         )),
     ]);
+    lines
+}
+
+/// The findings about this cgroup and those below it (`memglass diagnose`), each with what
+/// to do.
+fn findings(app: &App, path: &str) -> Vec<Line<'static>> {
+    use memglass_analyse::diagnose::Severity;
+    let Some(sample) = app.sample() else {
+        return Vec::new();
+    };
+    let mine: Vec<_> = sample.findings.iter().filter(|f| f.within(path)).collect();
+    if mine.is_empty() {
+        return Vec::new();
+    }
+    let mut lines = vec![Line::from("FINDINGS (memglass diagnose)").bold()];
+    for f in mine {
+        let head = format!(
+            "  {} {}{}",
+            f.severity.as_str().to_uppercase(),
+            f.kind.as_str(),
+            if f.cgroup.as_deref() == Some(path) {
+                String::new()
+            } else {
+                format!(" · {}", f.subject_name())
+            }
+        );
+        lines.push(match f.severity {
+            Severity::Critical => Line::styled(head, red()),
+            _ => Line::from(head).bold(),
+        });
+        lines.push(Line::from(format!("    {}", f.summary)));
+        if !f.remedy.text.is_empty() {
+            lines.push(Line::from(format!("    → {}", f.remedy.text)));
+        }
+        for s in &f.remedy.set {
+            lines.push(Line::from(format!("      set {} = {}", s.name, s.quantity)));
+        }
+    }
     lines
 }
 

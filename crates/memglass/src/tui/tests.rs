@@ -39,6 +39,7 @@ fn sample() -> Sample {
         taken_at,
         took: taken_at.elapsed(),
         warnings: Vec::new(),
+        findings: Vec::new(),
     }
 }
 
