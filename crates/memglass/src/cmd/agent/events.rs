@@ -8,7 +8,7 @@
 //!   posted.
 //! - `MemglassEvictionNext` (Warning) on the pod that is next in kubelet's eviction order
 //!   while an eviction signal is near its threshold: available < threshold + margin, the
-//!   margin being `--event-eviction-margin` (a quantity, or a percentage of the threshold;
+//!   margin being `--eviction-margin` (a quantity, or a percentage of the threshold;
 //!   default 20%). Posted when that pod or signal changes, and again every
 //!   [`EVICTION_REPEAT`] while it lasts.
 //!
