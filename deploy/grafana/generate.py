@@ -213,6 +213,14 @@ def pods_dashboard():
                 "dominated (cause).",
                 [target(f"sum by (container, scope, cause) ({kills(NS_POD)})", instant=True, fmt="table")],
                 unit="none"), 8, 9)
+    l.add(table("Findings of $namespace/$pod",
+                "What memglass finds wrong with the pod and its containers now (memglass_finding: "
+                "OOM kills, near the limit, next to be evicted, leaks, requests to change, memory "
+                "hiding in page cache, tmpfs, dirty pages, deleted files, the kernel). "
+                "`memglass diagnose --pod` or the agent's Findings page give each one's figures "
+                "and remedy.",
+                [target(f"sum by (severity, kind, container) (memglass_finding{{{NS_POD}}})", instant=True, fmt="table")],
+                unit="none"), 24, 7)
     return dashboard("memglass-pods", "memglass / Pods",
                      "Where a pod's memory is: by kind, ranked across the cluster, over time, "
                      "and which files fill its page cache.", l,
@@ -229,6 +237,15 @@ def pods_dashboard():
 
 def nodes_dashboard():
     l = Layout()
+    l.row("Findings")
+    l.add(table("Findings on the selected nodes",
+                "Everything memglass finds wrong, per node, most severe first "
+                "(memglass_finding; docs/diagnose.md lists the kinds). The agent's Findings page "
+                "and `memglass diagnose` give each one's figures and what to do.",
+                [target(f"sort_desc(sum by (node, severity, kind, namespace, pod, container) ({on_node('memglass_finding')}))",
+                        instant=True, fmt="table")],
+                unit="none"), 24, 8)
+
     l.row("OOM kills")
     l.add(table("OOM kills in the time range",
                 "Every victim: its node, pod and container, whose limit was hit (node, kubepods "
@@ -284,8 +301,9 @@ def nodes_dashboard():
                      [target(on_node(NODE_BREAKDOWN), "{{node}} {{type}}")],
                      stack=True), 24, 9)
     return dashboard("memglass-nodes", "memglass / Nodes",
-                     "OOM kills with whose limit was hit and why, kubelet's eviction signals and "
-                     "next victims, and requests against allocatable, per node.", l, [node_var()])
+                     "Findings, OOM kills with whose limit was hit and why, kubelet's eviction "
+                     "signals and next victims, and requests against allocatable, per node.", l,
+                     [node_var()])
 
 
 def configmap(dashboards):
