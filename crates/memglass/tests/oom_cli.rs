@@ -271,3 +271,36 @@ fn a_kill_line_alone_names_no_cgroup() {
         .unwrap()
         .contains("the kernel rate-limits OOM report headers"));
 }
+
+/// A syslog line prints no year: it is dated in the latest year that does not put it after
+/// the file's modification time (issue 15: a `Dec 16` line read on 7 December was nine days
+/// in the future), and memglass says which year it assumed.
+#[test]
+fn year_less_logs_are_dated_before_the_files_modification_time() {
+    let text = std::fs::read_to_string(fixture("oom/aks-5.15-azure-kubepods-oom-group-syslog.txt"))
+        .unwrap()
+        .replace("May 19 ", "Dec 16 ");
+    let dir = std::env::temp_dir().join(format!("memglass-oom-year-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("syslog");
+    std::fs::write(&file, text).unwrap();
+    // Written on 7 December 2026, 12:00 UTC.
+    let mtime = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_796_644_800);
+    std::fs::File::options()
+        .write(true)
+        .open(&file)
+        .unwrap()
+        .set_modified(mtime)
+        .unwrap();
+    let output = memglass(&["oom", "--json", "--from-file", file.to_str().unwrap()]);
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(output.status.success());
+    let events: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let time = events[0]["time"].as_str().unwrap();
+    assert!(time.starts_with("2025-12-16T18:14:43"), "{time}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("print no year: read from 2025 on"),
+        "{stderr}"
+    );
+}

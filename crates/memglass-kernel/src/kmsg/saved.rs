@@ -30,6 +30,61 @@ pub struct SavedLog {
     last_month: u32,
     last_time: LogTime,
     skipping: bool,
+    /// Some line printed no year (syslog, journal `short`): `year` was assumed.
+    yearless: bool,
+}
+
+/// Slack for year-less local times, which carry no zone: up to a day after the anchor is
+/// still "not in the future".
+const ZONE_SLACK_SECS: i64 = 86_400;
+
+/// Parse a whole saved log, dating lines that print no year in the most recent year that
+/// puts none of them after `anchor` (Unix seconds: the file's modification time, else now),
+/// so a December line read in the next January is last year's, and a `Dec 16` line read on
+/// 7 December is last year's too, not nine days in the future. Returns the lines and the
+/// year assumed for the first year-less line (`None` when every line carries its own year).
+pub fn parse_anchored(text: &str, anchor: i64) -> (Vec<LogLine>, Option<i32>) {
+    let year = civil_year(anchor.div_euclid(86_400));
+    let mut last = None;
+    // The log may span a new year (the year counts up at December → January): try this
+    // year, then the ones before.
+    for candidate in [year, year - 1, year - 2] {
+        let mut log = SavedLog::new(candidate);
+        let mut lines = Vec::new();
+        for line in text.lines() {
+            log.push(line, &mut lines);
+        }
+        if !log.yearless {
+            return (lines, None);
+        }
+        let latest = lines
+            .iter()
+            .filter_map(|l| l.time.wall)
+            .map(|w| w.unix_usec.div_euclid(1_000_000))
+            .max();
+        if latest.is_none_or(|t| t <= anchor.saturating_add(ZONE_SLACK_SECS)) {
+            return (lines, Some(candidate));
+        }
+        last = Some((lines, candidate));
+    }
+    match last {
+        Some((lines, year)) => (lines, Some(year)),
+        None => (Vec::new(), None),
+    }
+}
+
+/// The proleptic Gregorian year of a day counted from 1970-01-01 (inverse of
+/// [`days_from_civil`], H. Hinnant's algorithm).
+fn civil_year(days: i64) -> i32 {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let month_from_march = mp < 10;
+    let year = yoe + era * 400 + i64::from(!month_from_march);
+    i32::try_from(year).unwrap_or(if year < 0 { i32::MIN } else { i32::MAX })
 }
 
 /// Parse a whole saved log. `year` is used where the log prints none (syslog, journal).
@@ -51,6 +106,7 @@ impl SavedLog {
             last_month: 0,
             last_time: LogTime::default(),
             skipping: false,
+            yearless: false,
         }
     }
 
@@ -145,6 +201,7 @@ impl SavedLog {
             self.year += 1; // December → January
         }
         self.last_month = month;
+        self.yearless = true;
         let days = days_from_civil(self.year, month, day)?;
         Some((wall(days, seconds, micros, None), rest))
     }
@@ -423,5 +480,50 @@ mod tests {
         assert_eq!(days_from_civil(1970, 1, 1), Some(0));
         assert_eq!(days_from_civil(2000, 3, 1), Some(11_017));
         assert_eq!(days_from_civil(2024, 13, 1), None);
+        for (y, m, d) in [
+            (1970, 1, 1),
+            (2024, 2, 29),
+            (2026, 12, 7),
+            (1969, 12, 31),
+            (2100, 3, 1),
+        ] {
+            assert_eq!(
+                civil_year(days_from_civil(y, m, d).unwrap()),
+                y,
+                "{y}-{m}-{d}"
+            );
+        }
+    }
+
+    /// Unix seconds of a UTC date and time.
+    fn at(y: i32, mo: u32, d: u32, h: i64) -> i64 {
+        days_from_civil(y, mo, d).unwrap() * 86_400 + h * 3600
+    }
+
+    #[test]
+    fn year_less_lines_are_never_dated_after_the_anchor() {
+        // The seeds' AKS line, read on 7 December 2026: 16 December is last year's.
+        let aks = "Dec 16 09:37:31 aks-node kernel: [ 1.0] oom-kill:constraint=CONSTRAINT_MEMCG\n";
+        let (lines, year) = parse_anchored(aks, at(2026, 12, 7, 12));
+        assert_eq!(year, Some(2025));
+        assert_eq!(
+            lines[0].time.wall.unwrap().unix_usec / 1_000_000,
+            at(2025, 12, 16, 9) + 37 * 60 + 31
+        );
+        // Read on 20 December, the same line is this year's.
+        assert_eq!(parse_anchored(aks, at(2026, 12, 20, 0)).1, Some(2026));
+        // A log across New Year read in January: December is last year's, January this one's.
+        let wrap = "Dec 31 23:59:59 h kernel: a\nJan  1 00:00:01 h kernel: b\n";
+        let (lines, year) = parse_anchored(wrap, at(2027, 1, 2, 0));
+        assert_eq!(year, Some(2026));
+        assert_eq!(
+            lines[1].time.wall.unwrap().unix_usec / 1_000_000,
+            at(2027, 1, 1, 0) + 1
+        );
+        // Up to a day after the anchor still counts as now (a zone the log did not print).
+        assert_eq!(parse_anchored(aks, at(2026, 12, 15, 12)).1, Some(2026));
+        // Lines that carry their year are left alone.
+        let iso = "2024-11-25T07:50:37+00:00 h kernel: x\n";
+        assert_eq!(parse_anchored(iso, at(2020, 1, 1, 0)).1, None);
     }
 }

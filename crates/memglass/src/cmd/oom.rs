@@ -85,13 +85,35 @@ fn from_file(
     out: &mut impl Write,
 ) -> anyhow::Result<()> {
     let mut bytes = Vec::new();
-    if file == Path::new("-") {
+    // Year-less lines (syslog, journal `short`) are dated no later than this: the file's
+    // modification time (when it was last written), else now.
+    let anchor = if file == Path::new("-") {
         std::io::stdin().read_to_end(&mut bytes)?;
+        SystemTime::now()
     } else {
         bytes = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
+        std::fs::metadata(file)
+            .and_then(|m| m.modified())
+            .unwrap_or_else(|_| SystemTime::now())
+    };
+    let anchor_unix = anchor
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+    let (lines, year) = saved::parse_anchored(&String::from_utf8_lossy(&bytes), anchor_unix);
+    if let Some(year) = year {
+        let from = if file == Path::new("-") {
+            "now".to_owned()
+        } else {
+            format!(
+                "{}'s modification time, {}",
+                file.display(),
+                humantime::format_rfc3339_seconds(anchor)
+            )
+        };
+        eprintln!(
+            "memglass: note: the log's dates print no year: read from {year} on, the latest that puts none after {from}"
+        );
     }
-    let year = current_year();
-    let lines = saved::parse(&String::from_utf8_lossy(&bytes), year);
     let mut assembler = OomAssembler::new();
     let mut kills: Vec<OomKill> = lines.iter().filter_map(|l| assembler.push(l)).collect();
     kills.extend(assembler.finish());
@@ -385,9 +407,4 @@ fn write(
         render::write_table(out, events, counters, source, args.since.is_some())?;
     }
     Ok(())
-}
-
-fn current_year() -> i32 {
-    let stamp = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
-    stamp.get(..4).and_then(|y| y.parse().ok()).unwrap_or(1970)
 }
