@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use memglass_identify::CgroupKind;
 
-use super::{mib, Evidence, Finding, Inputs, Kind, Remedy, Setting, Severity, SubjectKind};
+use super::{mib, Evidence, Finding, Index, Inputs, Kind, Remedy, Setting, Severity, SubjectKind};
 use crate::oom::{Component, OomReport, OomScope};
 use crate::sizing;
 
@@ -78,7 +78,7 @@ impl RecentKill {
     }
 }
 
-pub(super) fn check(inputs: &Inputs<'_>, findings: &mut Vec<Finding>) {
+pub(super) fn check(inputs: &Inputs<'_>, index: &Index<'_>, findings: &mut Vec<Finding>) {
     let mut groups: BTreeMap<(String, String), Vec<&RecentKill>> = BTreeMap::new();
     for kill in inputs.kills {
         let who = kill
@@ -95,20 +95,19 @@ pub(super) fn check(inputs: &Inputs<'_>, findings: &mut Vec<Finding>) {
         let Some(last) = kills.iter().max_by_key(|k| k.time.unwrap_or(i64::MIN)) else {
             continue;
         };
-        findings.push(finding(inputs, last, kills.len()));
+        findings.push(finding(inputs, index, last, kills.len()));
     }
 }
 
-fn finding(inputs: &Inputs<'_>, kill: &RecentKill, count: usize) -> Finding {
-    let snapshot = inputs.snapshot;
+fn finding(inputs: &Inputs<'_>, index: &Index<'_>, kill: &RecentKill, count: usize) -> Finding {
     let victim = kill
         .cgroup
         .as_deref()
-        .and_then(|path| snapshot.cgroups.iter().find(|c| c.path == path));
+        .and_then(|path| index.get(path).copied());
     let hit = kill
         .oom_memcg
         .as_deref()
-        .and_then(|path| snapshot.cgroups.iter().find(|c| c.path == path));
+        .and_then(|path| index.get(path).copied());
     let mut f = match victim {
         Some(cgroup) => Finding::about(Kind::OomKilled, Severity::Critical, cgroup),
         None => {
@@ -276,7 +275,7 @@ fn remedy(
                     ),
                     set: vec![Setting::new(
                         "resources.limits.memory",
-                        target.and_then(spec_target),
+                        target.and_then(super::requests::spec_target),
                         limit,
                     )],
                     command: None,
@@ -287,14 +286,5 @@ fn remedy(
                 },
             }
         }
-    }
-}
-
-/// `namespace/pod/container` (or `namespace/pod`) of a named cgroup.
-fn spec_target(cgroup: &crate::cgroup::CgroupReport) -> Option<String> {
-    match (&cgroup.namespace, &cgroup.pod, &cgroup.container) {
-        (Some(ns), Some(pod), Some(c)) => Some(format!("{ns}/{pod}/{c}")),
-        (Some(ns), Some(pod), None) => Some(format!("{ns}/{pod}")),
-        _ => None,
     }
 }

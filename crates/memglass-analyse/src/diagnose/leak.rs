@@ -5,7 +5,7 @@
 //! well (R² ≥ 0.8), it rises, the rise over the window is at least 16 MiB and 5% of the
 //! limit, and at that rate the limit is reached within a week. The finding says when.
 
-use super::{mib, Evidence, Finding, Inputs, Kind, Remedy, Severity};
+use super::{mib, Evidence, Finding, Index, Inputs, Kind, Remedy, Severity};
 
 /// Fewest samples a trend is drawn from.
 pub const MIN_POINTS: usize = 10;
@@ -83,14 +83,9 @@ pub fn trend(history: &History, _now: i64) -> Option<Trend> {
     })
 }
 
-pub(super) fn check(inputs: &Inputs<'_>, findings: &mut Vec<Finding>) {
+pub(super) fn check(inputs: &Inputs<'_>, index: &Index<'_>, findings: &mut Vec<Finding>) {
     for history in inputs.histories {
-        let Some(c) = inputs
-            .snapshot
-            .cgroups
-            .iter()
-            .find(|c| c.path == history.cgroup)
-        else {
+        let Some(c) = index.get(history.cgroup.as_str()).copied() else {
             continue;
         };
         let Some(limit) = c.memory.limit else {

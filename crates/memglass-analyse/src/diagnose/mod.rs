@@ -426,11 +426,17 @@ pub struct Inputs<'a> {
 /// Every finding for `inputs`, most severe first (then by [`Kind::ALL`]'s order, then by
 /// subject).
 pub fn diagnose(inputs: &Inputs<'_>) -> Vec<Finding> {
+    let index: Index<'_> = inputs
+        .snapshot
+        .cgroups
+        .iter()
+        .map(|c| (c.path.as_str(), c))
+        .collect();
     let mut findings = Vec::new();
-    kills::check(inputs, &mut findings);
-    requests::check(inputs, &mut findings);
+    kills::check(inputs, &index, &mut findings);
+    requests::check(inputs, &index, &mut findings);
     missing::check(inputs, &mut findings);
-    leak::check(inputs, &mut findings);
+    leak::check(inputs, &index, &mut findings);
     findings.sort_by(|a, b| {
         (a.severity, a.kind, a.subject_name()).cmp(&(b.severity, b.kind, b.subject_name()))
     });
@@ -470,6 +476,10 @@ pub fn memory_qos(
     let high = ((high / page).floor() * page) as u64;
     (high > request).then_some(MemoryQos { min: request, high })
 }
+
+/// The snapshot's cgroups by path (the rules look cgroups up by path a lot: a node has
+/// thousands).
+type Index<'a> = std::collections::HashMap<&'a str, &'a CgroupReport>;
 
 /// `value` as a percentage of `whole`.
 fn percent(value: u64, whole: u64) -> f64 {

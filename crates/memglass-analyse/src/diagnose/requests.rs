@@ -5,7 +5,7 @@
 use memglass_identify::{CgroupKind, PodInfo, QosClass};
 
 use super::{
-    memory_qos, mib, percent, Evidence, Finding, Inputs, Kind, Remedy, Setting, Severity,
+    memory_qos, mib, percent, Evidence, Finding, Index, Inputs, Kind, Remedy, Setting, Severity,
     SubjectKind,
 };
 use crate::cgroup::CgroupReport;
@@ -17,18 +17,17 @@ pub const NEAR_LIMIT_PERCENT: f64 = 90.0;
 /// Pods listed as holding room a Pending pod needs, at most.
 const HOLDERS_LISTED: usize = 5;
 
-pub(super) fn check(inputs: &Inputs<'_>, findings: &mut Vec<Finding>) {
+pub(super) fn check(inputs: &Inputs<'_>, index: &Index<'_>, findings: &mut Vec<Finding>) {
     near_limit(inputs, findings);
     let near = near_signals(inputs);
-    eviction_next(inputs, &near, findings);
-    exceeds_request(inputs, !near.is_empty(), findings);
+    eviction_next(inputs, index, &near, findings);
+    exceeds_request(inputs, index, !near.is_empty(), findings);
     pending(inputs, findings);
-    verdicts(inputs, findings);
+    verdicts(inputs, index, findings);
 }
 
-fn cgroup<'a>(inputs: &Inputs<'a>, path: Option<&str>) -> Option<&'a CgroupReport> {
-    let path = path?;
-    inputs.snapshot.cgroups.iter().find(|c| c.path == path)
+fn cgroup<'a>(index: &Index<'a>, path: Option<&str>) -> Option<&'a CgroupReport> {
+    index.get(path?).copied()
 }
 
 /// Containers and pods whose working set is above 90% of their limit.
@@ -136,8 +135,8 @@ fn signal_name(signal: Signal) -> &'static str {
     }
 }
 
-fn pod_finding(kind: Kind, severity: Severity, inputs: &Inputs<'_>, pod: &RankedPod) -> Finding {
-    match cgroup(inputs, pod.cgroup.as_deref()) {
+fn pod_finding(kind: Kind, severity: Severity, index: &Index<'_>, pod: &RankedPod) -> Finding {
+    match cgroup(index, pod.cgroup.as_deref()) {
         Some(c) => {
             let mut f = Finding::about(kind, severity, c);
             f.namespace = pod.namespace.clone().or(f.namespace);
@@ -155,7 +154,12 @@ fn pod_finding(kind: Kind, severity: Severity, inputs: &Inputs<'_>, pod: &Ranked
     }
 }
 
-fn eviction_next(inputs: &Inputs<'_>, near: &[&SignalReport], findings: &mut Vec<Finding>) {
+fn eviction_next(
+    inputs: &Inputs<'_>,
+    index: &Index<'_>,
+    near: &[&SignalReport],
+    findings: &mut Vec<Finding>,
+) {
     let Some(signal) = near.iter().min_by_key(|s| s.margin) else {
         return;
     };
@@ -171,7 +175,7 @@ fn eviction_next(inputs: &Inputs<'_>, near: &[&SignalReport], findings: &mut Vec
     } else {
         Severity::Warning
     };
-    let mut f = pod_finding(Kind::EvictionNext, severity, inputs, pod);
+    let mut f = pod_finding(Kind::EvictionNext, severity, index, pod);
     let name = signal_name(signal.signal);
     let why = match (pod.exceeds_request, pod.request) {
         (Some(true), Some(r)) if r > 0 => {
@@ -250,7 +254,12 @@ fn named(namespace: Option<&str>, pod: Option<&str>) -> Option<String> {
     Some(format!("{}/{}", namespace?, pod?))
 }
 
-fn exceeds_request(inputs: &Inputs<'_>, pressure_near: bool, findings: &mut Vec<Finding>) {
+fn exceeds_request(
+    inputs: &Inputs<'_>,
+    index: &Index<'_>,
+    pressure_near: bool,
+    findings: &mut Vec<Finding>,
+) {
     let next = inputs.eviction.next;
     for (i, pod) in inputs.eviction.pods.iter().enumerate() {
         let (Some(true), Some(request), Some(ws)) =
@@ -267,7 +276,7 @@ fn exceeds_request(inputs: &Inputs<'_>, pressure_near: bool, findings: &mut Vec<
         } else {
             Severity::Info
         };
-        let mut f = pod_finding(Kind::ExceedsRequest, severity, inputs, pod);
+        let mut f = pod_finding(Kind::ExceedsRequest, severity, index, pod);
         f.summary = format!(
             "Working set {} is above the {} request: under memory pressure kubelet evicts such pods first.",
             mib(ws),
@@ -431,7 +440,7 @@ fn pending(inputs: &Inputs<'_>, findings: &mut Vec<Finding>) {
 
 /// The sizing verdicts, per container where the container's own request and limit are
 /// known (the values to set are the container's), else per pod.
-fn verdicts(inputs: &Inputs<'_>, findings: &mut Vec<Finding>) {
+fn verdicts(inputs: &Inputs<'_>, index: &Index<'_>, findings: &mut Vec<Finding>) {
     let allocatable = inputs
         .snapshot
         .kubernetes_node
@@ -441,7 +450,7 @@ fn verdicts(inputs: &Inputs<'_>, findings: &mut Vec<Finding>) {
         let containers: Vec<&ContainerSizing> =
             pod.containers.iter().filter(|c| c.requests_known).collect();
         if containers.is_empty() {
-            if let Some(c) = cgroup(inputs, pod.cgroup.as_deref()) {
+            if let Some(c) = cgroup(index, pod.cgroup.as_deref()) {
                 for verdict in &pod.verdicts {
                     let sizing = Sized {
                         request: pod.request,
@@ -457,7 +466,7 @@ fn verdicts(inputs: &Inputs<'_>, findings: &mut Vec<Finding>) {
             continue;
         }
         for container in containers {
-            let Some(c) = cgroup(inputs, Some(&container.cgroup)) else {
+            let Some(c) = cgroup(index, Some(&container.cgroup)) else {
                 continue;
             };
             let sizing = Sized {
