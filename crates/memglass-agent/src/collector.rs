@@ -128,7 +128,6 @@ pub fn run(shared: &Arc<Shared>, mut writer: Writer, mut source: impl Source, sc
                 };
                 let before = shared.latest();
                 let health = &shared.health;
-                Health::add(&health.collections, 1);
                 Health::add(&health.vanished_cgroups, report.snapshot.vanished as u64);
                 health.count_gaps(&report.snapshot);
                 let files = schedule.file_cache;
@@ -164,8 +163,14 @@ pub fn run(shared: &Arc<Shared>, mut writer: Writer, mut source: impl Source, sc
                 for cgroup in &mut report.snapshot.cgroups {
                     cgroup.stat = Default::default();
                 }
+                // /metrics once per collection, not once per scrape; stored first, so
+                // whoever sees this report sees its metrics too.
+                let exposition = crate::metrics::Exposition::render(shared, &report);
+                shared.exposition.store(Some(Arc::new(exposition)));
                 let report = Arc::new(report);
                 shared.report.store(Some(Arc::clone(&report)));
+                // Counted once published: whoever sees the count sees this collection.
+                Health::add(&health.collections, 1);
                 source.published(&report, &ooms);
             }
             Err(error) => {

@@ -25,6 +25,61 @@ pub struct Config {
     pub eviction_threshold: memglass_analyse::eviction::Threshold,
     /// Who this agent is, for `memglass_node_info`.
     pub node: NodeLabels,
+    /// Which opt-in metric families /metrics adds to the default budget.
+    pub metrics: MetricFamilies,
+}
+
+/// The opt-in metric families (`--metrics-families`): a container cgroup gets 12 series by
+/// default (docs/metrics.md, "Cardinality"); each of these adds its part for containers.
+/// Pods and the cgroups above them always get everything.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MetricFamilies {
+    /// Every memory.stat type (`memglass_cgroup_memory_bytes`), not only the seven default.
+    pub container_types: bool,
+    /// Every memory event, not only `oom_kill`.
+    pub container_events: bool,
+    /// PSI memory pressure (v2).
+    pub container_pressure: bool,
+    /// Request, limit, suggestions and verdicts per container (pods always have theirs).
+    pub container_sizing: bool,
+}
+
+impl MetricFamilies {
+    /// The names `--metrics-families` takes (and `all`).
+    pub const NAMES: [&'static str; 4] = [
+        "container_types",
+        "container_events",
+        "container_pressure",
+        "container_sizing",
+    ];
+
+    /// Parse `container_types,container_sizing` (or `all`, or empty for none).
+    pub fn parse(spec: &str) -> Result<MetricFamilies> {
+        let mut families = MetricFamilies::default();
+        for name in spec.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+            match name {
+                "all" => {
+                    families = MetricFamilies {
+                        container_types: true,
+                        container_events: true,
+                        container_pressure: true,
+                        container_sizing: true,
+                    }
+                }
+                "container_types" => families.container_types = true,
+                "container_events" => families.container_events = true,
+                "container_pressure" => families.container_pressure = true,
+                "container_sizing" => families.container_sizing = true,
+                other => {
+                    return Err(Error::Config(format!(
+                        "metric family {other:?}: expected all or some of {}",
+                        MetricFamilies::NAMES.join(", ")
+                    )))
+                }
+            }
+        }
+        Ok(families)
+    }
 }
 
 /// The node an agent describes, as `memglass_node_info{node,kernel,cgroup_version}` says:
@@ -109,6 +164,19 @@ mod tests {
         assert!(Retention::parse("raw").is_err());
         assert!(Retention::parse("hourly=1d").is_err());
         assert!(Retention::parse("raw=8d").is_err());
+    }
+
+    #[test]
+    fn metric_families() {
+        assert_eq!(
+            MetricFamilies::parse("").unwrap(),
+            MetricFamilies::default()
+        );
+        let some = MetricFamilies::parse("container_sizing, container_types").unwrap();
+        assert!(some.container_sizing && some.container_types && !some.container_events);
+        let all = MetricFamilies::parse("all").unwrap();
+        assert!(all.container_events && all.container_pressure);
+        assert!(MetricFamilies::parse("containers").is_err());
     }
 
     #[test]

@@ -28,7 +28,7 @@ pub mod store;
 #[cfg(test)]
 mod tests;
 
-pub use config::{Config, NodeLabels, Retention};
+pub use config::{Config, MetricFamilies, NodeLabels, Retention};
 pub use error::{Error, Result};
 pub use shared::{
     Documents, FileCache, Health, KubeHealth, KubeStatus, Reclaim, ReclaimFailure, Report, Shared,

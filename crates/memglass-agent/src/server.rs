@@ -45,12 +45,43 @@ pub async fn serve(shared: Arc<Shared>, listener: tokio::net::TcpListener) -> cr
         .map_err(|source| crate::Error::Serve { addr, source })
 }
 
+/// The exposition rendered after the latest collection (gzip when the client takes it, as
+/// Prometheus and VictoriaMetrics do); rendered now only before the first one.
 async fn metrics_handler(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Response {
     let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok());
     let format = Format::negotiate(accept);
-    let body = metrics::render(&shared, format);
+    let gzip = headers
+        .get(header::ACCEPT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(accepts_gzip);
     Health::add(&shared.health.scrapes, 1);
-    ([(header::CONTENT_TYPE, format.content_type())], body).into_response()
+    let Some(exposition) = shared.exposition.load_full() else {
+        let body = metrics::render(&shared, format);
+        return ([(header::CONTENT_TYPE, format.content_type())], body).into_response();
+    };
+    let (body, compressed) = exposition.body(format, gzip);
+    let mut response = ([(header::CONTENT_TYPE, format.content_type())], body).into_response();
+    if compressed {
+        response.headers_mut().insert(
+            header::CONTENT_ENCODING,
+            header::HeaderValue::from_static("gzip"),
+        );
+    }
+    response
+}
+
+/// `Accept-Encoding` names gzip (or `*`) without `q=0`.
+fn accepts_gzip(value: &str) -> bool {
+    value.split(',').any(|item| {
+        let mut parts = item.split(';').map(str::trim);
+        let coding = parts.next().unwrap_or("");
+        let refused = parts.any(|p| {
+            p.strip_prefix("q=")
+                .and_then(|q| q.parse::<f32>().ok())
+                .is_some_and(|q| q == 0.0)
+        });
+        (coding.eq_ignore_ascii_case("gzip") || coding == "*") && !refused
+    })
 }
 
 /// For kubelet's probes, which cannot send a token from a Secret: only the status word of
@@ -119,7 +150,17 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::constant_time_eq;
+    use super::{accepts_gzip, constant_time_eq};
+
+    #[test]
+    fn gzip_negotiation() {
+        assert!(accepts_gzip("gzip"));
+        assert!(accepts_gzip("deflate, gzip;q=0.8"));
+        assert!(accepts_gzip("*"));
+        assert!(!accepts_gzip("gzip;q=0"));
+        assert!(!accepts_gzip("identity"));
+        assert!(!accepts_gzip(""));
+    }
 
     #[test]
     fn token_comparison() {

@@ -150,6 +150,11 @@ pub struct Shared {
     pub oom_kills: Mutex<crate::oom::KillCounts>,
     /// Who this agent is (`memglass_node_info`).
     pub node: crate::config::NodeLabels,
+    /// The opt-in metric families beyond the default budget.
+    pub metric_families: crate::config::MetricFamilies,
+    /// /metrics as rendered after the latest collection (both formats, gzip), so a scrape
+    /// only sends bytes.
+    pub exposition: ArcSwapOption<crate::metrics::Exposition>,
     /// The files behind the largest page-cache holders, as last measured
     /// (`memglass_file_cache_bytes`; every few collections).
     pub cache_holders: ArcSwapOption<Vec<memglass_analyse::filecache::CacheHolder>>,
@@ -278,6 +283,8 @@ impl Shared {
             oom_source: Mutex::new("cgroup counters".into()),
             oom_kills: Mutex::new(crate::oom::KillCounts::default()),
             node: config.node.clone(),
+            metric_families: config.metrics,
+            exposition: ArcSwapOption::const_empty(),
             cache_holders: ArcSwapOption::const_empty(),
             file_cache: std::sync::OnceLock::new(),
             documents: std::sync::OnceLock::new(),

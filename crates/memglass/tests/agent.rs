@@ -806,3 +806,96 @@ fn a_live_subtree_is_a_node_of_its_own() {
         "the subtree's root is the node's root"
     );
 }
+
+/// /metrics is rendered once per collection and sent gzip-compressed to a client that
+/// takes it (Prometheus does); a container gets 12 series by default, its full breakdown
+/// with `--metrics-families all` (issue 16).
+#[test]
+fn metrics_keep_the_container_budget_and_go_gzip_on_the_wire() {
+    use std::io::{Read, Write};
+    let cg = TestCgroup::new();
+    let (dir, pod_path, path, _) = pod_tree(&cg, 0xb0d9);
+    cg.write(
+        &dir,
+        if cg.is_v2() {
+            "memory.max"
+        } else {
+            "memory.limit_in_bytes"
+        },
+        &(256 * MIB).to_string(),
+    );
+    let _workload = Workload::start(&dir, &args(&[("--anon", "16M".into())]));
+    let db = Scratch::new();
+    let root = cg.dir.display().to_string();
+    let per_cgroup = |agent: &Agent, path: &str| {
+        let relative = path.strip_prefix(&cg.path).unwrap();
+        parse_metrics(&agent.get("/metrics").body)
+            .keys()
+            .filter(|(_, labels)| labels.get("cgroup").map(String::as_str) == Some(relative))
+            .count()
+    };
+    let agent = Agent::start(&db.dir.join("a.db"), &["--cgroup-root", &root]);
+    let container = per_cgroup(&agent, &path);
+    assert!(
+        (11..=12).contains(&container),
+        "{container} series for a container"
+    );
+    let pod = per_cgroup(&agent, &pod_path);
+    assert!(pod > 12, "a pod keeps its whole breakdown: {pod} series");
+    let full = Agent::start(
+        &db.dir.join("b.db"),
+        &["--cgroup-root", &root, "--metrics-families", "all"],
+    );
+    let everything = per_cgroup(&full, &path);
+    assert!(everything >= 20, "{everything} series with every family");
+
+    // gzip on the wire, in OpenMetrics as Prometheus asks; the same bytes for two scrapes
+    // of one collection (rendered once, not per scrape).
+    let scrape = || {
+        let mut stream = std::net::TcpStream::connect(agent.addr).unwrap();
+        write!(
+            stream,
+            "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\
+             Accept: application/openmetrics-text;version=1.0.0,text/plain;q=0.5\r\n\
+             Accept-Encoding: gzip\r\n\r\n"
+        )
+        .unwrap();
+        let mut raw = Vec::new();
+        stream.read_to_end(&mut raw).unwrap();
+        let split = raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
+        let head = String::from_utf8_lossy(&raw[..split]).to_lowercase();
+        (head, raw[split + 4..].to_vec())
+    };
+    let collections = || agent.get("/api/v1/health").json()["collections"].as_u64();
+    let (head, first, second) = loop {
+        let before = collections();
+        let (head, first) = scrape();
+        let (_, second) = scrape();
+        if collections() == before {
+            break (head, first, second);
+        }
+    };
+    assert!(head.contains("content-encoding: gzip"), "{head}");
+    assert!(head.contains("application/openmetrics-text"), "{head}");
+    assert!(!head.contains("transfer-encoding: chunked"), "{head}");
+    assert_eq!(first, second, "two scrapes of one collection differ");
+    let mut text = String::new();
+    flate2::read::GzDecoder::new(&first[..])
+        .read_to_string(&mut text)
+        .unwrap();
+    assert!(
+        text.ends_with("# EOF\n"),
+        "{}",
+        &text[text.len().saturating_sub(200)..]
+    );
+    assert!(
+        text.contains("memglass_cgroup_memory_usage_bytes{"),
+        "no usage series"
+    );
+    assert!(
+        first.len() * 4 < text.len(),
+        "gzip: {} bytes for {} of text",
+        first.len(),
+        text.len()
+    );
+}

@@ -252,6 +252,7 @@ mod tests {
             flight_minutes: 5,
             eviction_threshold: memglass_analyse::eviction::Threshold::Bytes(100 << 20),
             node: crate::NodeLabels::default(),
+            metrics: crate::MetricFamilies::default(),
         };
         let shared = Shared::new(crate::store::Store::open(&db).unwrap(), &config);
         let snapshot = crate::tests::recorded();

@@ -1,4 +1,5 @@
-//! The two exposition formats, written straight into a `String`.
+//! The two exposition formats, written straight into a `String` (and, for the exposition
+//! rendered once per collection, spilled in chunks into a gzip stream as it grows).
 //!
 //! Prometheus text 0.0.4 names a counter family by its sample name (`x_total`);
 //! OpenMetrics names the family without the suffix, adds `# UNIT` and ends with `# EOF`.
@@ -50,7 +51,12 @@ pub struct Encoder<'a> {
     format: Format,
     /// The current family's sample name (with `_total`/`_info`).
     sample_name: String,
+    /// Where `out` is emptied into once it holds [`SPILL_AT`] bytes (None: keep it all).
+    spill: Option<&'a mut dyn std::io::Write>,
 }
+
+/// Bytes of text held before they go to the spill.
+const SPILL_AT: usize = 64 << 10;
 
 impl<'a> Encoder<'a> {
     /// An encoder appending to `out`.
@@ -59,11 +65,38 @@ impl<'a> Encoder<'a> {
             out,
             format,
             sample_name: String::new(),
+            spill: None,
+        }
+    }
+
+    /// An encoder that writes into `spill` (a gzip stream) through `buffer`, so the whole
+    /// text never sits in memory at once.
+    pub fn spilling(
+        buffer: &'a mut String,
+        format: Format,
+        spill: &'a mut dyn std::io::Write,
+    ) -> Encoder<'a> {
+        Encoder {
+            out: buffer,
+            format,
+            sample_name: String::new(),
+            spill: Some(spill),
+        }
+    }
+
+    fn maybe_spill(&mut self, force: bool) {
+        if let Some(spill) = self.spill.as_mut() {
+            if force || self.out.len() >= SPILL_AT {
+                // Writing to memory (a Vec behind the gzip stream) cannot fail.
+                let _ = spill.write_all(self.out.as_bytes());
+                self.out.clear();
+            }
         }
     }
 
     /// Start a family. `name` is the family name without `_total`/`_info`.
     pub fn family(&mut self, name: &str, kind: Kind, help: &str) {
+        self.maybe_spill(false);
         let (type_name, suffix) = match kind {
             Kind::Gauge => ("gauge", ""),
             Kind::Counter => ("counter", "_total"),
@@ -108,13 +141,17 @@ impl<'a> Encoder<'a> {
             self.out.push('}');
         }
         let _ = writeln!(self.out, " {value}");
+        if self.out.len() >= SPILL_AT {
+            self.maybe_spill(false);
+        }
     }
 
     /// End the exposition (OpenMetrics needs `# EOF`).
-    pub fn finish(self) {
+    pub fn finish(mut self) {
         if self.format == Format::OpenMetrics {
             self.out.push_str("# EOF\n");
         }
+        self.maybe_spill(true);
     }
 }
 

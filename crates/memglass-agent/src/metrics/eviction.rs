@@ -167,7 +167,13 @@ pub fn write_eviction(e: &mut Encoder<'_>, report: &EvictionReport, by_path: &La
 
 /// Requests, limits, verdicts and suggestions of the pods and their containers, and the
 /// node's scheduling sums.
-pub fn write_sizing(e: &mut Encoder<'_>, report: &SizingReport, by_path: &LabelsByPath<'_>) {
+/// Containers' figures only with `containers` (the `container_sizing` family).
+pub fn write_sizing(
+    e: &mut Encoder<'_>,
+    report: &SizingReport,
+    by_path: &LabelsByPath<'_>,
+    containers: bool,
+) {
     let node = &report.node;
     e.family(
         "memglass_node_allocatable_memory_bytes",
@@ -205,9 +211,11 @@ pub fn write_sizing(e: &mut Encoder<'_>, report: &SizingReport, by_path: &Labels
         .filter_map(|(p, l)| l.as_deref().map(|l| (p, l)))
         .collect();
     // Containers with a cgroup, not the sandbox (it has no spec, no suggestion).
+    let with_containers = containers;
     let containers: Vec<_> = report
         .pods
         .iter()
+        .filter(|_| with_containers)
         .flat_map(|p| p.containers.iter().map(move |c| (p, c)))
         .filter(|(_, c)| !c.sandbox)
         .filter_map(|(_, c)| by_path.get(c.cgroup.as_str()).map(|l| (c, *l)))

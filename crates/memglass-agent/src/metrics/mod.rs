@@ -1,9 +1,14 @@
 //! `/metrics`: every figure of the latest report, in Prometheus text or OpenMetrics.
 //!
-//! Rendered from the published report on each scrape, so label sets of cgroups that
-//! vanished are gone as soon as the next collection is published. Names and labels are
+//! Rendered once per collection, right after it is published ([`Exposition`]: both
+//! formats, gzip-compressed as they are written), so a scrape only sends bytes and label
+//! sets of cgroups that vanished are gone with the next collection. Names and labels are
 //! the contract in docs/metrics.md: prefix `memglass_`, base units, `_total` counters,
 //! labels `namespace`, `pod`, `container` (empty when unknown) and `cgroup` (always).
+//!
+//! Cardinality (docs/metrics.md): a container cgroup gets 12 series by default
+//! ([`CONTAINER_TYPES`] and the figures every panel and alert use); the rest of its
+//! breakdown comes with `--metrics-families`. Pods and the cgroups above them get it all.
 
 mod encode;
 mod eviction;
@@ -37,6 +42,20 @@ pub const CGROUP_TYPES: [CgroupFigure; 14] = [
     ("swap", |m| m.swap),
     ("unevictable", |m| m.unevictable),
     ("peak", |m| m.peak),
+];
+
+/// The memory.stat types a container cgroup exports by default (all of
+/// [`CGROUP_TYPES`] with the `container_types` family): anon and its inactive part (the
+/// seeds' leak suspect), the page cache split kubelet's working set turns on, tmpfs, dirty
+/// pages and kernel memory.
+pub const CONTAINER_TYPES: [&str; 7] = [
+    "anon",
+    "inactive_anon",
+    "active_file",
+    "inactive_file",
+    "shmem",
+    "file_dirty",
+    "kernel",
 ];
 
 /// Node figures exported as `memglass_node_memory_bytes{type=…}`.
@@ -76,18 +95,123 @@ pub fn cgroup_labels(cgroup: &CgroupReport) -> String {
     ])
 }
 
-/// Render the whole exposition.
+/// Render the whole exposition now (before the first collection's [`Exposition`], and in
+/// tests).
 pub fn render(shared: &Shared, format: Format) -> String {
     let report = shared.latest();
     let cgroups = report.as_ref().map_or(0, |r| r.snapshot.cgroups.len());
-    // About 24 samples of ~150 bytes per cgroup: reserve once.
-    let mut out = String::with_capacity(4096 + cgroups * 3600);
+    // About 15 samples of ~150 bytes per cgroup: reserve once.
+    let mut out = String::with_capacity(4096 + cgroups * 2400);
     let mut e = Encoder::new(&mut out, format);
-    if let Some(report) = &report {
+    write_all(&mut e, shared, report.as_deref());
+    e.finish();
+    out
+}
+
+/// /metrics of one collection in both formats, gzip-compressed.
+#[derive(Debug, Clone)]
+pub struct Exposition {
+    /// The collection it shows.
+    pub seq: u64,
+    openmetrics: axum::body::Bytes,
+    prometheus: axum::body::Bytes,
+    /// Uncompressed sizes (OpenMetrics, Prometheus text), for health and benchmarks.
+    pub plain_bytes: [usize; 2],
+}
+
+impl Exposition {
+    /// Render both formats of `report` (about to be published), each streamed into gzip
+    /// as it is written (64 KiB of text at a time: the plain text never sits whole in
+    /// memory).
+    pub fn render(shared: &Shared, report: &crate::Report) -> Exposition {
+        let mut buffer = String::with_capacity(70 << 10);
+        let mut one = |format: Format| {
+            let mut gz = CountingGzip::new();
+            let mut e = Encoder::spilling(&mut buffer, format, &mut gz);
+            write_all(&mut e, shared, Some(report));
+            e.finish();
+            gz.finish()
+        };
+        let (openmetrics, om_plain) = one(Format::OpenMetrics);
+        let (prometheus, prom_plain) = one(Format::Prometheus);
+        Exposition {
+            seq: report.seq,
+            openmetrics,
+            prometheus,
+            plain_bytes: [om_plain, prom_plain],
+        }
+    }
+
+    /// The body in `format`: gzip-compressed (`true`) when the client takes it, else
+    /// decompressed here (rare: Prometheus and VictoriaMetrics always ask for gzip).
+    pub fn body(&self, format: Format, gzip: bool) -> (axum::body::Bytes, bool) {
+        let compressed = match format {
+            Format::OpenMetrics => &self.openmetrics,
+            Format::Prometheus => &self.prometheus,
+        };
+        if gzip {
+            return (compressed.clone(), true);
+        }
+        let mut plain =
+            Vec::with_capacity(self.plain_bytes[usize::from(format == Format::Prometheus)]);
+        match std::io::Read::read_to_end(
+            &mut flate2::read::GzDecoder::new(&compressed[..]),
+            &mut plain,
+        ) {
+            Ok(_) => (plain.into(), false),
+            // Our own gzip in memory: unreadable only if memory is corrupt.
+            Err(_) => (compressed.clone(), true),
+        }
+    }
+}
+
+/// A gzip stream into memory that counts the text it was given.
+struct CountingGzip {
+    gz: flate2::write::GzEncoder<Vec<u8>>,
+    plain: usize,
+}
+
+impl CountingGzip {
+    fn new() -> CountingGzip {
+        CountingGzip {
+            // Level 1: a tenth of the text's size at a fraction of the default's CPU.
+            gz: flate2::write::GzEncoder::new(
+                Vec::with_capacity(64 << 10),
+                flate2::Compression::fast(),
+            ),
+            plain: 0,
+        }
+    }
+
+    fn finish(self) -> (axum::body::Bytes, usize) {
+        let bytes = self.gz.finish().unwrap_or_default();
+        (bytes.into(), self.plain)
+    }
+}
+
+impl std::io::Write for CountingGzip {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        let n = self.gz.write(data)?;
+        self.plain += n;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.gz.flush()
+    }
+}
+
+fn write_all(e: &mut Encoder<'_>, shared: &Shared, report: Option<&crate::Report>) {
+    if let Some(report) = report {
         let label_sets: Vec<String> = report.snapshot.cgroups.iter().map(cgroup_labels).collect();
-        write_cgroups(&mut e, &report.snapshot.cgroups, &label_sets);
+        write_cgroups(
+            e,
+            &report.snapshot.cgroups,
+            &label_sets,
+            shared.metric_families,
+        );
         write_node(
-            &mut e,
+            e,
             &report.snapshot.node,
             report.snapshot.reconciliation.residual,
         );
@@ -98,25 +222,33 @@ pub fn render(shared: &Shared, format: Format) -> String {
             .zip(&label_sets)
             .map(|(c, l)| (c.path.as_str(), l.as_str()))
             .collect();
-        eviction::write_eviction(&mut e, &report.eviction, &by_path);
-        eviction::write_sizing(&mut e, &report.sizing, &by_path);
+        eviction::write_eviction(e, &report.eviction, &by_path);
+        eviction::write_sizing(
+            e,
+            &report.sizing,
+            &by_path,
+            shared.metric_families.container_sizing,
+        );
         if let Some(holders) = shared.cache_holders.load_full() {
-            write_file_cache(&mut e, &holders, &by_path);
+            write_file_cache(e, &holders, &by_path);
         }
-        write_findings(&mut e, &report.findings);
-        write_collection(&mut e, report);
+        write_findings(e, &report.findings);
+        write_collection(e, report);
     }
-    write_oom_kills(&mut e, shared);
-    write_node_info(&mut e, &shared.node);
-    write_agent(&mut e, &shared.health);
+    write_oom_kills(e, shared);
+    write_node_info(e, &shared.node);
+    write_agent(e, &shared.health);
     if let Some(kube) = shared.kube.get() {
-        write_kube(&mut e, &kube.health());
+        write_kube(e, &kube.health());
     }
-    e.finish();
-    out
 }
 
-fn write_cgroups(e: &mut Encoder<'_>, cgroups: &[CgroupReport], label_sets: &[String]) {
+fn write_cgroups(
+    e: &mut Encoder<'_>,
+    cgroups: &[CgroupReport],
+    label_sets: &[String],
+    families: crate::config::MetricFamilies,
+) {
     let each = |e: &mut Encoder<'_>, f: &dyn Fn(&CgroupReport) -> Option<u64>| {
         for (cgroup, labels) in cgroups.iter().zip(label_sets) {
             if let Some(value) = f(cgroup) {
@@ -124,6 +256,7 @@ fn write_cgroups(e: &mut Encoder<'_>, cgroups: &[CgroupReport], label_sets: &[St
             }
         }
     };
+    let container = |c: &CgroupReport| c.kind == memglass_identify::CgroupKind::Container;
     e.family(
         "memglass_cgroup_memory_usage_bytes",
         Kind::Gauge,
@@ -136,7 +269,11 @@ fn write_cgroups(e: &mut Encoder<'_>, cgroups: &[CgroupReport], label_sets: &[St
         "Memory of the cgroup by type, from memory.stat (types overlap: do not sum across type).",
     );
     for (cgroup, labels) in cgroups.iter().zip(label_sets) {
+        let all = !container(cgroup) || families.container_types;
         for (name, figure) in CGROUP_TYPES {
+            if !all && !CONTAINER_TYPES.contains(&name) {
+                continue;
+            }
             if let Some(value) = figure(&cgroup.memory) {
                 e.sample(labels, Some(("type", name)), value);
             }
@@ -166,6 +303,7 @@ fn write_cgroups(e: &mut Encoder<'_>, cgroups: &[CgroupReport], label_sets: &[St
         "Memory events of the cgroup and its descendants (memory.events; v1 oom_kill summed up the tree, failcnt).",
     );
     for (cgroup, labels) in cgroups.iter().zip(label_sets) {
+        let all = !container(cgroup) || families.container_events;
         let ev = &cgroup.events;
         for (name, value) in [
             ("low", ev.low),
@@ -176,6 +314,9 @@ fn write_cgroups(e: &mut Encoder<'_>, cgroups: &[CgroupReport], label_sets: &[St
             ("oom_group_kill", ev.oom_group_kill),
             ("failcnt", ev.failcnt),
         ] {
+            if !all && name != "oom_kill" {
+                continue;
+            }
             if let Some(value) = value {
                 e.sample(labels, Some(("event", name)), value);
             }
@@ -187,6 +328,9 @@ fn write_cgroups(e: &mut Encoder<'_>, cgroups: &[CgroupReport], label_sets: &[St
         "Time tasks of the cgroup stalled on memory (v2 memory.pressure total; kind some or full).",
     );
     for (cgroup, labels) in cgroups.iter().zip(label_sets) {
+        if container(cgroup) && !families.container_pressure {
+            continue;
+        }
         if let Some(pressure) = &cgroup.pressure {
             let secs = |usec: u64| usec as f64 / 1e6;
             e.sample(

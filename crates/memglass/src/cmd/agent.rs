@@ -12,7 +12,7 @@ use clap::Args;
 use memglass_agent::collector::{self, Collected, FileCacheSchedule, Schedule, Source};
 use memglass_agent::oom::KernelOom;
 use memglass_agent::store::{Store, Writer};
-use memglass_agent::{Config, NodeLabels, Retention, Shared};
+use memglass_agent::{Config, MetricFamilies, NodeLabels, Retention, Shared};
 use memglass_analyse::eviction::{EvictionReport, Threshold};
 use memglass_analyse::sizing::SizingReport;
 
@@ -84,6 +84,12 @@ pub struct AgentArgs {
     /// cache, as `memglass reclaim`; docs/api.md). Changes the system: needs --token-file.
     #[arg(long)]
     pub allow_reclaim: bool,
+    /// Opt-in metric families beyond the default budget of 12 series per container
+    /// (docs/metrics.md): `container_types` (every memory.stat type), `container_events`
+    /// (every memory event), `container_pressure` (PSI), `container_sizing` (request,
+    /// limit, suggestions, verdicts), comma-separated, or `all`.
+    #[arg(long, default_value = "", value_name = "LIST")]
+    pub metrics_families: String,
     /// Benchmarks: before serving, fill the history with this much of copies of the
     /// first collection.
     #[arg(long, hide = true, value_name = "DURATION", value_parser = humantime::parse_duration)]
@@ -158,6 +164,7 @@ pub fn run(sources: &SourceArgs, identity: &IdentityArgs, args: &AgentArgs) -> a
         flight_minutes: args.flight_minutes,
         eviction_threshold: args.eviction_threshold,
         node: node_labels(sources, identity),
+        metrics: MetricFamilies::parse(&args.metrics_families)?,
     };
     let mut writer = Writer::open(&db).with_context(|| "cannot open the history")?;
     let reader = Store::open(&db).with_context(|| "cannot open the history")?;

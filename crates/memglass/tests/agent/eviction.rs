@@ -112,6 +112,9 @@ fn eviction_and_sizing_agree_with_the_cli_and_the_kernel() {
             &node,
             "--eviction-threshold",
             "80%",
+            // Containers' requests, limits and suggestions are an opt-in family.
+            "--metrics-families",
+            "container_sizing",
         ],
     );
     agent.wait_collections(1);
@@ -245,7 +248,14 @@ fn eviction_and_sizing_agree_with_the_cli_and_the_kernel() {
             }
         };
         assert_close(available, kernel, name);
-        assert_eq!(threshold, (capacity as f64 * 0.8) as u64, "80% of capacity");
+        // kubelet holds the fraction as a float32 (80/100 = 0.800000011920929…) and
+        // multiplies in float64.
+        let fraction = f64::from(80f32 / 100.0);
+        assert_eq!(
+            threshold,
+            (capacity as f64 * fraction) as u64,
+            "80% of capacity"
+        );
     }
     assert_eq!(
         series(&m, "memglass_eviction_signal_available_bytes", &[]).len(),
