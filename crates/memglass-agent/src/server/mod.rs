@@ -200,7 +200,9 @@ mod tests {
         let slow = app.clone().oneshot(request("/slow")).await.unwrap();
         assert_eq!(slow.status(), StatusCode::SERVICE_UNAVAILABLE);
         assert!(slow.headers().contains_key(header::CONTENT_SECURITY_POLICY));
-        let body = axum::body::to_bytes(slow.into_body(), 1 << 16).await.unwrap();
+        let body = axum::body::to_bytes(slow.into_body(), 1 << 16)
+            .await
+            .unwrap();
         assert!(String::from_utf8_lossy(&body).contains("--request-timeout"));
         let fast = app.oneshot(request("/fast")).await.unwrap();
         assert_eq!(fast.status(), StatusCode::OK);
