@@ -146,6 +146,98 @@ impl Retention {
     }
 }
 
+/// What the HTTP server bounds, each with a flag of `memglass agent` (docs/api.md,
+/// "Limits"). A node agent listens for months on the node's network: no client may hold
+/// a connection, a request slot or memory for long.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// A request's head (request line and headers) must have arrived this long after the
+    /// agent began waiting for it: on a new connection (the TLS handshake gets the same
+    /// time), or on a kept-alive one after its previous answer. Past it the connection is
+    /// closed without an answer (hyper's header-read timeout).
+    pub header_read_timeout: Duration,
+    /// A client that takes no byte of an answer for this long loses its connection.
+    pub idle_timeout: Duration,
+    /// From a request's head to its answer (body read and handler): 503 beyond.
+    /// `POST /api/v1/reclaim` gets [`RECLAIM_EXTRA`] more (its own deadline is at most that).
+    pub request_timeout: Duration,
+    /// Connections open at once; further ones wait in the kernel's accept queue.
+    pub max_connections: usize,
+    /// Requests being answered at once; further ones get 503 at once.
+    pub max_in_flight: usize,
+    /// The request target (path and query): 414 beyond.
+    pub max_uri_bytes: usize,
+    /// The request line and headers together: 431 beyond (hyper answers it).
+    pub max_header_bytes: usize,
+    /// A request body: 413 beyond.
+    pub max_body_bytes: usize,
+}
+
+/// The time `POST /api/v1/reclaim` gets beyond the request timeout: its `timeout_seconds`
+/// is at most 300.
+pub const RECLAIM_EXTRA: Duration = Duration::from_secs(300);
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            header_read_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(30),
+            request_timeout: Duration::from_secs(30),
+            max_connections: 512,
+            max_in_flight: 64,
+            max_uri_bytes: 4096,
+            max_header_bytes: 16 * 1024,
+            max_body_bytes: 64 * 1024,
+        }
+    }
+}
+
+impl Limits {
+    /// Refuse values the server cannot work with (zero, or a header limit below what a
+    /// bearer token needs).
+    pub fn validate(&self) -> Result<()> {
+        let durations = [
+            ("--header-read-timeout", self.header_read_timeout),
+            ("--idle-timeout", self.idle_timeout),
+            ("--request-timeout", self.request_timeout),
+        ];
+        for (flag, value) in durations {
+            if value < Duration::from_millis(100) {
+                return Err(Error::Config(format!("{flag} must be at least 100ms")));
+            }
+        }
+        let counts = [
+            ("--max-connections", self.max_connections, 1),
+            ("--max-in-flight", self.max_in_flight, 1),
+            ("--max-uri-bytes", self.max_uri_bytes, 256),
+            ("--max-header-bytes", self.max_header_bytes, 4096),
+            ("--max-body-bytes", self.max_body_bytes, 1024),
+        ];
+        for (flag, value, least) in counts {
+            if value < least {
+                return Err(Error::Config(format!("{flag} must be at least {least}")));
+            }
+        }
+        // tokio's semaphore holds at most usize::MAX >> 3 permits.
+        if self.max_connections > 1 << 20 || self.max_in_flight > 1 << 20 {
+            return Err(Error::Config(
+                "--max-connections and --max-in-flight must be at most 1048576".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// The server's certificate chain and private key (PEM files), served over TLS and read
+/// again when they change (a mounted Secret is replaced by the kubelet).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsFiles {
+    /// The certificate chain, leaf first (`tls.crt` of a `kubernetes.io/tls` Secret).
+    pub cert: PathBuf,
+    /// Its private key: PKCS#8, PKCS#1 (RSA) or SEC1 (EC) (`tls.key`).
+    pub key: PathBuf,
+}
+
 /// True when `addr` is reachable only from this machine (127.0.0.0/8 or ::1).
 pub fn is_loopback(addr: &SocketAddr) -> bool {
     addr.ip().is_loopback()
@@ -177,6 +269,21 @@ mod tests {
         let all = MetricFamilies::parse("all").unwrap();
         assert!(all.container_events && all.container_pressure);
         assert!(MetricFamilies::parse("containers").is_err());
+    }
+
+    #[test]
+    fn limits() {
+        assert!(Limits::default().validate().is_ok());
+        let zero = Limits {
+            header_read_timeout: Duration::ZERO,
+            ..Limits::default()
+        };
+        assert!(zero.validate().is_err());
+        let none = Limits {
+            max_in_flight: 0,
+            ..Limits::default()
+        };
+        assert!(none.validate().is_err());
     }
 
     #[test]

@@ -29,6 +29,14 @@ pub enum Error {
         /// The OS error.
         source: std::io::Error,
     },
+    /// A TLS certificate or key could not be read or does not fit.
+    #[error("TLS {path}: {reason}")]
+    Tls {
+        /// The certificate or key file.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// A configuration value is invalid.
     #[error("{0}")]
     Config(String),

@@ -8,7 +8,8 @@
 //! - [`api`]: the versioned JSON API under `/api/v1` (docs/api.md).
 //! - [`findings`]: `memglass diagnose`'s rules on every collection.
 //! - [`store`]: SQLite history (WAL): samples with retention and downsampling, OOM events.
-//! - [`server`]: the axum router, bearer-token checks, and the embedded dashboard.
+//! - [`server`]: the axum router, bearer-token checks, the embedded dashboard, and the
+//!   connection handling: limits on time, connections, requests and sizes, and TLS.
 //!
 //! Request handlers only read the published report and the store: they never touch the
 //! kernel, so a scrape costs the same whatever the machine is doing.
@@ -28,7 +29,7 @@ pub mod store;
 #[cfg(test)]
 mod tests;
 
-pub use config::{Config, MetricFamilies, NodeLabels, Retention};
+pub use config::{Config, Limits, MetricFamilies, NodeLabels, Retention, TlsFiles};
 pub use error::{Error, Result};
 pub use shared::{
     Documents, FileCache, Health, KubeHealth, KubeStatus, Reclaim, ReclaimFailure, Report, Shared,

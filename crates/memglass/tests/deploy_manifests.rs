@@ -694,3 +694,150 @@ fn the_plain_prometheus_scrape_config_passes_promtool() {
         );
     }
 }
+
+#[test]
+fn the_tls_profile_differs_only_in_its_certificate_and_probe_scheme() {
+    let dir = repo().join("deploy/kubernetes");
+    let full = parse(&dir.join("memglass.yaml"));
+    let tls = parse(&dir.join("memglass-tls.yaml"));
+    let [ds] = &tls.daemonsets[..] else {
+        panic!("memglass-tls.yaml: one DaemonSet")
+    };
+    assert!(tls.namespaces.is_empty() && tls.secrets.is_empty() && tls.services.is_empty());
+    check_daemonset(ds, "memglass", true);
+    let c = agent(ds);
+    // The flags read the Secret's files where they are mounted.
+    let pod = ds.spec.template.spec.as_ref().unwrap();
+    let volume = pod
+        .volumes
+        .as_deref()
+        .unwrap()
+        .iter()
+        .find(|v| v.name == "tls")
+        .unwrap();
+    let secret = volume.secret.as_ref().unwrap();
+    assert_eq!(secret.secret_name.as_deref(), Some("memglass-tls"));
+    let mount = c
+        .volume_mounts
+        .as_deref()
+        .unwrap()
+        .iter()
+        .find(|m| m.name == "tls")
+        .unwrap();
+    assert_eq!(mount.read_only, Some(true));
+    for (flag_name, key) in [
+        ("--tls-cert-file", "tls.crt"),
+        ("--tls-key-file", "tls.key"),
+    ] {
+        let item = secret
+            .items
+            .as_deref()
+            .unwrap()
+            .iter()
+            .find(|i| i.key == key)
+            .unwrap();
+        assert_eq!(
+            flag(c, flag_name),
+            Some(format!("{}/{}", mount.mount_path, item.path).as_str())
+        );
+    }
+    for probe in [&c.liveness_probe, &c.readiness_probe] {
+        let get = probe.as_ref().unwrap().http_get.as_ref().unwrap();
+        assert_eq!(get.scheme.as_deref(), Some("HTTPS"));
+    }
+    // Everything else as in memglass.yaml.
+    let normalise = |ds: &DaemonSet| {
+        let mut ds = ds.clone();
+        let pod = ds.spec.template.spec.as_mut().unwrap();
+        pod.volumes.as_mut().unwrap().retain(|v| v.name != "tls");
+        let c = &mut pod.containers[0];
+        c.args
+            .as_mut()
+            .unwrap()
+            .retain(|a| !a.starts_with("--tls-"));
+        c.volume_mounts
+            .as_mut()
+            .unwrap()
+            .retain(|m| m.name != "tls");
+        for probe in [&mut c.liveness_probe, &mut c.readiness_probe] {
+            probe.as_mut().unwrap().http_get.as_mut().unwrap().scheme = None;
+        }
+        ds
+    };
+    assert_eq!(normalise(ds), normalise(&full.daemonsets[0]));
+}
+
+#[test]
+fn behind_kube_rbac_proxy_the_agent_listens_on_loopback_only() {
+    let m = parse(&repo().join("deploy/kubernetes/memglass-kube-rbac-proxy.yaml"));
+    let [ds] = &m.daemonsets[..] else {
+        panic!("one DaemonSet")
+    };
+    let pod = ds.spec.template.spec.as_ref().unwrap();
+    let container = |name: &str| pod.containers.iter().find(|c| c.name == name).unwrap();
+    let (agent, proxy) = (container("agent"), container("kube-rbac-proxy"));
+    let listen = flag(agent, "--listen").unwrap();
+    assert!(listen.starts_with("127.0.0.1:"), "{listen}");
+    assert_eq!(flag(agent, "--token-file"), None, "loopback needs no token");
+    assert!(agent.ports.is_none(), "only the proxy is reachable");
+    assert_eq!(
+        flag(proxy, "--upstream"),
+        Some(format!("http://{listen}/").as_str())
+    );
+    assert_eq!(flag(proxy, "--ignore-paths"), Some("/healthz"));
+    let secure = flag(proxy, "--secure-listen-address").unwrap();
+    let port: i32 = secure.rsplit(':').next().unwrap().parse().unwrap();
+    let proxy_ports = proxy.ports.as_deref().unwrap();
+    assert!(proxy_ports
+        .iter()
+        .any(|p| p.container_port == port && p.name.as_deref() == Some("metrics")));
+    // The probes go through the proxy's port, over HTTPS, to the token-free /healthz, and
+    // sit on the agent, so a stuck agent is the container restarted.
+    for probe in [&agent.liveness_probe, &agent.readiness_probe] {
+        let get = probe.as_ref().unwrap().http_get.as_ref().unwrap();
+        assert_eq!(get.path.as_deref(), Some("/healthz"));
+        assert_eq!(get.scheme.as_deref(), Some("HTTPS"));
+        use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+        assert_eq!(get.port, IntOrString::Int(port));
+    }
+    // The proxy may ask TokenReviews and SubjectAccessReviews, as the agent's account.
+    let proxy_role = m
+        .roles
+        .iter()
+        .find(|r| r.metadata.name.as_deref() == Some("memglass-kube-rbac-proxy"))
+        .unwrap();
+    let mut granted = BTreeSet::new();
+    for rule in proxy_role.rules.as_deref().unwrap() {
+        for group in rule.api_groups.as_deref().unwrap() {
+            for resource in rule.resources.as_deref().unwrap() {
+                for verb in &rule.verbs {
+                    granted.insert(format!("{group}/{resource}:{verb}"));
+                }
+            }
+        }
+    }
+    assert_eq!(
+        granted,
+        BTreeSet::from([
+            "authentication.k8s.io/tokenreviews:create".to_string(),
+            "authorization.k8s.io/subjectaccessreviews:create".to_string(),
+        ])
+    );
+    let [binding] = &m.bindings[..] else {
+        panic!("one ClusterRoleBinding")
+    };
+    assert_eq!(binding.role_ref.name, "memglass-kube-rbac-proxy");
+    let subject = &binding.subjects.as_deref().unwrap()[0];
+    assert_eq!(Some(&subject.name), pod.service_account_name.as_ref());
+    // Readers get /metrics and the API by a role on non-resource URLs.
+    let viewer = m
+        .roles
+        .iter()
+        .find(|r| r.metadata.name.as_deref() == Some("memglass-viewer"))
+        .unwrap();
+    let urls = viewer.rules.as_deref().unwrap()[0]
+        .non_resource_urls
+        .clone()
+        .unwrap();
+    assert!(urls.contains(&"/metrics".to_string()) && urls.contains(&"/api/v1/*".to_string()));
+}

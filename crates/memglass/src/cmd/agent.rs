@@ -90,6 +90,39 @@ pub struct AgentArgs {
     /// limit, suggestions, verdicts), comma-separated, or `all`.
     #[arg(long, default_value = "", value_name = "LIST")]
     pub metrics_families: String,
+    /// Serve HTTPS with this certificate chain (PEM, leaf first; e.g. `tls.crt` of a
+    /// kubernetes.io/tls Secret), read again when it changes. Needs --tls-key-file.
+    #[arg(long, value_name = "FILE", requires = "tls_key_file")]
+    pub tls_cert_file: Option<PathBuf>,
+    /// The certificate's private key (PEM: PKCS#8, RSA or EC; e.g. `tls.key`).
+    #[arg(long, value_name = "FILE", requires = "tls_cert_file")]
+    pub tls_key_file: Option<PathBuf>,
+    /// Time a client has to send a request's head (and the TLS handshake), from the
+    /// connection or the end of the previous answer; then the connection is closed.
+    #[arg(long, default_value = "10s", value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub header_read_timeout: Duration,
+    /// A client that takes no byte of an answer for this long loses the connection.
+    #[arg(long, default_value = "30s", value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub idle_timeout: Duration,
+    /// Time from a request's head to its answer (503 beyond; POST /api/v1/reclaim gets
+    /// 300s more).
+    #[arg(long, default_value = "30s", value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub request_timeout: Duration,
+    /// Connections open at once; more wait to be accepted.
+    #[arg(long, default_value_t = 512, value_name = "N")]
+    pub max_connections: usize,
+    /// Requests answered at once; more get 503 (with Retry-After: 1).
+    #[arg(long, default_value_t = 64, value_name = "N")]
+    pub max_in_flight: usize,
+    /// Longest request target (path and query), in bytes: 414 beyond.
+    #[arg(long, default_value_t = 4096, value_name = "BYTES")]
+    pub max_uri_bytes: usize,
+    /// Longest request head (request line and headers), in bytes: 431 beyond.
+    #[arg(long, default_value_t = 16384, value_name = "BYTES")]
+    pub max_header_bytes: usize,
+    /// Largest request body, in bytes: 413 beyond.
+    #[arg(long, default_value_t = 65536, value_name = "BYTES")]
+    pub max_body_bytes: usize,
     /// Benchmarks: before serving, fill the history with this much of copies of the
     /// first collection.
     #[arg(long, hide = true, value_name = "DURATION", value_parser = humantime::parse_duration)]
@@ -150,6 +183,39 @@ pub fn run(sources: &SourceArgs, identity: &IdentityArgs, args: &AgentArgs) -> a
     };
     if args.allow_reclaim && token.is_none() {
         usage("--allow-reclaim changes the system: give --token-file too");
+    }
+    let server = memglass_agent::server::Settings {
+        limits: memglass_agent::Limits {
+            header_read_timeout: args.header_read_timeout,
+            idle_timeout: args.idle_timeout,
+            request_timeout: args.request_timeout,
+            max_connections: args.max_connections,
+            max_in_flight: args.max_in_flight,
+            max_uri_bytes: args.max_uri_bytes,
+            max_header_bytes: args.max_header_bytes,
+            max_body_bytes: args.max_body_bytes,
+        },
+        tls: match (&args.tls_cert_file, &args.tls_key_file) {
+            (Some(cert), Some(key)) => Some(memglass_agent::TlsFiles {
+                cert: cert.clone(),
+                key: key.clone(),
+            }),
+            _ => None,
+        },
+    };
+    if let Err(error) = server.limits.validate() {
+        usage(&error.to_string());
+    }
+    if !loopback && server.tls.is_none() {
+        eprintln!(
+            "memglass: warning: listening on {} without TLS: the bearer token and every answer \
+             travel in clear text; give --tls-cert-file and --tls-key-file, or serve behind \
+             kube-rbac-proxy (docs/deploy.md)",
+            args.listen
+        );
+    }
+    if let Some(warning) = raise_open_files(args.max_connections) {
+        eprintln!("memglass: warning: {warning}");
     }
     let db = match &args.db {
         Some(db) => db.clone(),
@@ -233,13 +299,19 @@ pub fn run(sources: &SourceArgs, identity: &IdentityArgs, args: &AgentArgs) -> a
         let rows = collector::simulate_history(&mut writer, &first.snapshot, span, args.interval)?;
         eprintln!("memglass: simulated {rows} sample rows of history");
     }
+    // Read the certificate before anything runs in the background: a bad file fails the
+    // start, not the first handshake.
+    let tls = server.tls.is_some();
+    let server = memglass_agent::server::Server::new(Arc::clone(&shared), &server)
+        .context("cannot start the HTTP server")?;
     // Bind before anything runs in the background, so a taken port fails at once.
     let listener = std::net::TcpListener::bind(args.listen)
         .with_context(|| format!("cannot listen on {}", args.listen))?;
     listener.set_nonblocking(true)?;
     let bound = listener.local_addr()?;
     eprintln!(
-        "memglass: agent listening on http://{bound}/ (history: {}, every {})",
+        "memglass: agent listening on {}://{bound}/ (history: {}, every {})",
+        if tls { "https" } else { "http" },
         db.display(),
         humantime::format_duration(args.interval)
     );
@@ -274,9 +346,35 @@ pub fn run(sources: &SourceArgs, identity: &IdentityArgs, args: &AgentArgs) -> a
     runtime.block_on(async move {
         let listener = tokio::net::TcpListener::from_std(listener)?;
         tokio::select! {
-            served = memglass_agent::server::serve(shared, listener) => served.map_err(anyhow::Error::from),
+            served = server.serve(listener) => served.map_err(anyhow::Error::from),
             _ = shutdown_signal() => Ok(()),
         }
+    })
+}
+
+/// Each connection holds a descriptor: raise the soft limit of open files to the hard one
+/// when it is below `max_connections` and some for the history, /proc and the API (Go
+/// programs do the same at start). A warning when even the hard limit is lower.
+fn raise_open_files(max_connections: usize) -> Option<String> {
+    use rustix::process::{getrlimit, setrlimit, Resource};
+    let needed = max_connections as u64 + 128;
+    let mut limit = getrlimit(Resource::Nofile);
+    let current = limit.current?;
+    if current >= needed {
+        return None;
+    }
+    let target = limit.maximum.unwrap_or(u64::MAX).min(needed);
+    limit.current = Some(target);
+    let now = if setrlimit(Resource::Nofile, limit).is_ok() {
+        target
+    } else {
+        current
+    };
+    (now < needed).then(|| {
+        format!(
+            "open files limited to {now} (ulimit -n), fewer than --max-connections \
+             ({max_connections}) needs: connections beyond wait to be accepted"
+        )
     })
 }
 

@@ -1,4 +1,6 @@
-//! The HTTP server: routes, bearer-token checks, JSON errors, the embedded dashboard.
+//! The HTTP server: routes, bearer-token checks, JSON errors, the embedded dashboard;
+//! and around them the limits of [`Limits`] ([`limits`] per request, [`conn`] per
+//! connection) and TLS ([`tls`]).
 
 use std::sync::Arc;
 
@@ -11,8 +13,67 @@ use axum::Router;
 
 use crate::api::{self, ApiError};
 use crate::assets;
+use crate::config::{Limits, TlsFiles};
 use crate::metrics::{self, Format};
 use crate::shared::{Health, Shared};
+
+mod conn;
+pub mod limits;
+mod tls;
+
+/// How the server listens: its limits, and TLS when given.
+#[derive(Debug, Clone, Default)]
+pub struct Settings {
+    /// Time, connection, request and size limits.
+    pub limits: Limits,
+    /// Serve HTTPS with this certificate and key (read again when they change).
+    pub tls: Option<TlsFiles>,
+}
+
+/// A server ready to run: the certificate, when there is one, is read at once, so a bad
+/// file stops the agent's start rather than its first handshake.
+pub struct Server {
+    app: Router,
+    limits: Limits,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+}
+
+impl Server {
+    /// The routes of `shared` behind `settings`' limits.
+    pub fn new(shared: Arc<Shared>, settings: &Settings) -> crate::Result<Server> {
+        settings.limits.validate()?;
+        let tls = match &settings.tls {
+            Some(files) => Some(tokio_rustls::TlsAcceptor::from(tls::server_config(files)?)),
+            None => None,
+        };
+        Ok(Server {
+            app: guarded(router(shared), settings.limits),
+            limits: settings.limits,
+            tls,
+        })
+    }
+
+    /// Serve until the process ends.
+    pub async fn serve(self, listener: tokio::net::TcpListener) -> crate::Result<()> {
+        let addr = listener
+            .local_addr()
+            .unwrap_or_else(|_| std::net::SocketAddr::from(([127, 0, 0, 1], 0)));
+        conn::accept_loop(listener, self.app, self.limits, self.tls)
+            .await
+            .map_err(|source| crate::Error::Serve { addr, source })
+    }
+}
+
+/// `app` behind the per-request limits and security headers, which run before routing
+/// (`Router::layer` alone would run them inside each route).
+fn guarded(app: Router, limits: Limits) -> Router {
+    Router::new()
+        .fallback_service(app)
+        .layer(middleware::from_fn_with_state(
+            Arc::new(limits::Guard::new(limits)),
+            limits::guard,
+        ))
+}
 
 /// Every route of the agent.
 pub fn router(shared: Arc<Shared>) -> Router {
@@ -33,16 +94,6 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .fallback(api::not_found)
         .method_not_allowed_fallback(api::method_not_allowed)
         .with_state(shared)
-}
-
-/// Serve until the process ends.
-pub async fn serve(shared: Arc<Shared>, listener: tokio::net::TcpListener) -> crate::Result<()> {
-    let addr = listener
-        .local_addr()
-        .unwrap_or_else(|_| std::net::SocketAddr::from(([127, 0, 0, 1], 0)));
-    axum::serve(listener, router(shared))
-        .await
-        .map_err(|source| crate::Error::Serve { addr, source })
 }
 
 /// The exposition rendered after the latest collection (gzip when the client takes it, as
@@ -150,7 +201,44 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::{accepts_gzip, constant_time_eq};
+    use std::time::Duration;
+
+    use axum::body::Body;
+    use axum::http::Request;
+    use tower::ServiceExt;
+
+    use super::*;
+
+    /// A handler slower than the request timeout gets 503 (the agent's fault, not the
+    /// client's: 408 is for a body that does not arrive, tests/agent_hardening.rs).
+    #[tokio::test]
+    async fn a_slow_answer_gets_503_and_headers() {
+        let limits = Limits {
+            request_timeout: Duration::from_millis(200),
+            ..Limits::default()
+        };
+        let app = Router::new()
+            .route(
+                "/slow",
+                get(|| async {
+                    tokio::time::sleep(Duration::from_secs(5)).await;
+                    "late"
+                }),
+            )
+            .route("/fast", get(|| async { "ok" }));
+        let app = guarded(app, limits);
+        let request = |path: &str| Request::get(path).body(Body::empty()).unwrap();
+        let slow = app.clone().oneshot(request("/slow")).await.unwrap();
+        assert_eq!(slow.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert!(slow.headers().contains_key(header::CONTENT_SECURITY_POLICY));
+        let body = axum::body::to_bytes(slow.into_body(), 1 << 16)
+            .await
+            .unwrap();
+        assert!(String::from_utf8_lossy(&body).contains("--request-timeout"));
+        let fast = app.oneshot(request("/fast")).await.unwrap();
+        assert_eq!(fast.status(), StatusCode::OK);
+        assert_eq!(fast.headers()[header::X_FRAME_OPTIONS], "DENY");
+    }
 
     #[test]
     fn gzip_negotiation() {
