@@ -436,6 +436,9 @@ fn history_and_oom_events_survive_kill_9() {
             &[("scope", "container")],
         )
     };
+    // /metrics is rendered once the collection that stored the event is complete (its
+    // findings too), a moment after the event is in the store.
+    agent.wait_for(|a| kills(a).is_some());
     assert_eq!(
         kills(&agent),
         Some(1.0),
