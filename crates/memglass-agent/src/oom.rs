@@ -1,15 +1,12 @@
 //! OOM kills as events: from the kernel log when the binary provides it ([`KernelOom`]),
 //! otherwise from the cgroup and node counters ([`CounterWatch`]).
 //!
-//! Counters say *that* and *where* a kill happened, within one interval: v2's
-//! `memory.events.local` (and v1's own `oom_control`) name the victim's cgroup, a local
-//! `oom` (v2) or `failcnt` (v1) increase names whose limit was hit, and the node's
-//! `vmstat oom_kill` catches kills outside any cgroup still present. The kernel log adds
+//! Counters say *that* and *where* a kill happened, within one interval (the comparison is
+//! memglass-analyse's `oom::count_kills`, shared with the CLI's). The kernel log adds
 //! the process, the constraint and its RSS at the kill; when it is followed, it replaces
 //! the counters so nothing is counted twice.
 
-use std::collections::HashMap;
-
+use memglass_analyse::oom::{count_kills, CountedKill, CountedVictim, KillBaseline};
 use memglass_analyse::{CgroupReport, Snapshot};
 use memglass_identify::CgroupKind;
 
@@ -136,29 +133,11 @@ pub fn scope_of(oom_memcg: Option<&str>) -> &'static str {
     }
 }
 
-/// Counters of one cgroup that OOM detection compares between collections.
-#[derive(Debug, Clone, Copy, Default)]
-struct Counters {
-    kills_local: u64,
-    kills_tree: u64,
-    ooms_local: u64,
-    failcnt: u64,
-}
-
-fn counters(c: &CgroupReport) -> Counters {
-    let local = c.events_local.unwrap_or(c.events);
-    Counters {
-        kills_local: local.oom_kill.unwrap_or(0),
-        kills_tree: c.events.oom_kill.unwrap_or(0),
-        ooms_local: local.oom.unwrap_or(0),
-        failcnt: local.failcnt.unwrap_or(0),
-    }
-}
-
-/// Finds OOM kills by comparing counters of consecutive collections.
+/// Finds OOM kills by comparing counters of consecutive collections (the comparison is
+/// memglass-analyse's [`count_kills`]; this keeps the baseline and makes the events).
 #[derive(Debug, Default)]
 pub struct CounterWatch {
-    previous: Option<(HashMap<String, Counters>, u64)>,
+    previous: Option<KillBaseline>,
 }
 
 impl CounterWatch {
@@ -170,96 +149,49 @@ impl CounterWatch {
         now: &Snapshot,
         before: Option<&Snapshot>,
     ) -> Vec<OomEvent> {
-        let current: HashMap<String, Counters> = now
-            .cgroups
+        self.count(now)
             .iter()
-            .map(|c| (c.path.clone(), counters(c)))
-            .collect();
-        let node_kills = now.node.oom_kill.unwrap_or(0);
-        let Some((previous, previous_node)) = self.previous.replace((current, node_kills)) else {
-            return Vec::new();
-        };
-        let Some((current, _)) = &self.previous else {
-            return Vec::new();
-        };
-        let delta = |path: &str, f: fn(&Counters) -> u64| {
-            let now = current.get(path).map_or(0, f);
-            // A cgroup that appeared since the last collection started at zero.
-            let then = previous.get(path).map_or(0, f);
-            now.saturating_sub(then)
-        };
-        let mut children_kills: HashMap<&str, u64> = HashMap::new();
-        for cgroup in &now.cgroups {
-            if let Some(parent) = parent(&cgroup.path) {
-                *children_kills.entry(parent).or_default() += delta(&cgroup.path, |c| c.kills_tree);
-            }
+            .map(|kill| from_counters(time, kill, now, before))
+            .collect()
+    }
+
+    /// The kills counted since the previous collection (none at the first).
+    pub fn count(&mut self, now: &Snapshot) -> Vec<CountedKill> {
+        match self.previous.replace(KillBaseline::of(now)) {
+            Some(previous) => count_kills(&previous, now),
+            None => Vec::new(),
         }
-        let mut events = Vec::new();
-        for cgroup in &now.cgroups {
-            let own = delta(&cgroup.path, |c| c.kills_local);
-            let children = children_kills
-                .get(cgroup.path.as_str())
-                .copied()
-                .unwrap_or(0);
-            // v2: kills counted in this subtree but by no cgroup still present.
-            let vanished = delta(&cgroup.path, |c| c.kills_tree)
-                .saturating_sub(children)
-                .saturating_sub(own);
-            for (kills, note) in [
-                (own, None),
-                (
-                    vanished,
-                    Some("the victim's cgroup (a descendant of this one) vanished before the collection"),
-                ),
-            ] {
-                if kills > 0 && !cgroup.is_root() {
-                    let hit = limit_hit(now, &cgroup.path, |p| {
-                        delta(p, |c| c.ooms_local) + delta(p, |c| c.failcnt)
-                    });
-                    let subject = hit.as_deref().unwrap_or(&cgroup.path);
-                    let peak = now
-                        .cgroups
-                        .iter()
-                        .find(|c| c.path == subject)
-                        .and_then(|c| c.memory.peak);
-                    let mut event = event_for(time, OomSource::CgroupCounters, Some(cgroup), hit, before);
-                    event.kills = kills;
-                    event.peak = peak;
-                    event.note = note.map(str::to_owned);
-                    events.push(event);
-                }
-            }
-        }
-        let accounted: u64 = events.iter().map(|e| e.kills).sum();
-        let unaccounted = node_kills
-            .saturating_sub(previous_node)
-            .saturating_sub(accounted);
-        if unaccounted > 0 {
-            let mut event = event_for(time, OomSource::NodeCounter, None, None, before);
-            event.kills = unaccounted;
-            event.note = Some(
-                "counted by /proc/vmstat oom_kill only: the victim was outside every memory cgroup still present".into(),
-            );
-            events.push(event);
-        }
-        events
     }
 }
 
-/// The deepest cgroup from `victim` up whose limit-hit counters went up, if any.
-fn limit_hit(now: &Snapshot, victim: &str, increased: impl Fn(&str) -> u64) -> Option<String> {
-    let mut path = Some(victim);
-    while let Some(p) = path {
-        let limited = now
-            .cgroups
-            .iter()
-            .any(|c| c.path == p && c.memory.limit.is_some());
-        if limited && increased(p) > 0 {
-            return Some(p.to_owned());
-        }
-        path = parent(p);
-    }
-    None
+/// The event of kills the counters found (`now`: the collection that counted them).
+pub fn from_counters(
+    time: i64,
+    kill: &CountedKill,
+    now: &Snapshot,
+    before: Option<&Snapshot>,
+) -> OomEvent {
+    let victim = kill
+        .cgroup
+        .as_deref()
+        .and_then(|path| now.cgroups.iter().find(|c| c.path == path));
+    let source = match kill.victim {
+        CountedVictim::OutsideCgroups => OomSource::NodeCounter,
+        CountedVictim::Own | CountedVictim::VanishedDescendant => OomSource::CgroupCounters,
+    };
+    let mut event = event_for(time, source, victim, kill.oom_memcg.clone(), before);
+    event.kills = kill.kills;
+    event.peak = kill.peak;
+    event.note = match kill.victim {
+        CountedVictim::Own => None,
+        CountedVictim::VanishedDescendant => Some(
+            "the victim's cgroup (a descendant of this one) vanished before the collection".into(),
+        ),
+        CountedVictim::OutsideCgroups => Some(
+            "counted by /proc/vmstat oom_kill only: the victim was outside every memory cgroup still present".into(),
+        ),
+    };
+    event
 }
 
 /// Build an event for a victim cgroup (or none), with the limit-hit cgroup's figures
@@ -393,15 +325,6 @@ fn point(t: i64, c: &CgroupReport) -> HistoryPoint {
         oom_kill: c.events.oom_kill,
         working_set: m.working_set,
         working_set_kubelet: m.working_set_kubelet,
-    }
-}
-
-fn parent(path: &str) -> Option<&str> {
-    match path.rfind('/') {
-        _ if path == "/" => None,
-        Some(0) => Some("/"),
-        Some(at) => Some(&path[..at]),
-        None => None,
     }
 }
 
