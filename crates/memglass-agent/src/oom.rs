@@ -3,10 +3,13 @@
 //!
 //! Counters say *that* and *where* a kill happened, within one interval (the comparison is
 //! memglass-analyse's `oom::count_kills`, shared with the CLI's). The kernel log adds
-//! the process, the constraint and its RSS at the kill; when it is followed, it replaces
-//! the counters so nothing is counted twice.
+//! the process, the constraint and its RSS at the kill; when it is followed, its reports
+//! are the events and the counters only add the kills whose report was lost (a ring-buffer
+//! overrun), so every kill is counted once.
 
-use memglass_analyse::oom::{count_kills, CountedKill, CountedVictim, KillBaseline};
+use memglass_analyse::oom::{
+    count_kills, report_accounts_for, CountedKill, CountedVictim, KillBaseline,
+};
 use memglass_analyse::{CgroupReport, Snapshot};
 use memglass_identify::CgroupKind;
 
@@ -133,11 +136,44 @@ pub fn scope_of(oom_memcg: Option<&str>) -> &'static str {
     }
 }
 
+/// A counted kill waits for its kernel report at least this many collections…
+pub const REPORT_WAIT_COLLECTIONS: u32 = 3;
+/// …and at least this long (seconds); then it is an event of its own, its report lost.
+pub const REPORT_WAIT_SECONDS: i64 = 5;
+/// Kills given up on are remembered this long (seconds), so that a report read after all
+/// does not count its kill a second time.
+const GIVEN_UP_KEEP_SECONDS: i64 = 600;
+/// At most this many kills waiting or given up on are remembered (the oldest go first).
+const REMEMBERED_MAX: usize = 1000;
+
+/// Kills the counters showed whose kernel report was not read (yet).
+#[derive(Debug, Clone)]
+struct Unreported {
+    /// What the counters said; `kills` is what no report has accounted for.
+    kill: CountedKill,
+    /// Its event, made at the collection that counted it (the figures before the kill).
+    event: OomEvent,
+    /// Collections since (including) the one that counted it.
+    collections: u32,
+    /// The kernel log's overruns before that collection.
+    overruns_before: u64,
+}
+
 /// Finds OOM kills by comparing counters of consecutive collections (the comparison is
 /// memglass-analyse's [`count_kills`]; this keeps the baseline and makes the events).
+///
+/// Without the kernel log, the counters' kills are the events ([`CounterWatch::observe`]).
+/// With it, the kernel's reports are, and the counters make sure none is missing
+/// ([`CounterWatch::reconcile`]): a counted kill that no report accounts for within
+/// [`REPORT_WAIT_COLLECTIONS`] collections and [`REPORT_WAIT_SECONDS`] becomes an event of
+/// its own, noting that its report was lost (overwritten in an overrun ring buffer, or never
+/// logged), so every kill is counted once.
 #[derive(Debug, Default)]
 pub struct CounterWatch {
     previous: Option<KillBaseline>,
+    waiting: Vec<Unreported>,
+    given_up: Vec<Unreported>,
+    overruns: u64,
 }
 
 impl CounterWatch {
@@ -161,6 +197,84 @@ impl CounterWatch {
             Some(previous) => count_kills(&previous, now),
             None => Vec::new(),
         }
+    }
+
+    /// The events of one collection when the kernel log is followed: one per kernel
+    /// report (`reports`, read *before* the counters of `now`, so a report's kill is
+    /// always counted by then), plus the counted kills that waited long enough for a
+    /// report in vain. A report whose kill was already given up on keeps its details with
+    /// `kills` 0 (its kill was counted). `overruns`: the kernel log's overruns so far.
+    pub fn reconcile(
+        &mut self,
+        time: i64,
+        now: &Snapshot,
+        before: Option<&Snapshot>,
+        reports: &[KernelOom],
+        overruns: u64,
+    ) -> Vec<OomEvent> {
+        for kill in self.count(now) {
+            let event = from_counters(time, &kill, now, before);
+            self.waiting.push(Unreported {
+                kill,
+                event,
+                collections: 0,
+                overruns_before: self.overruns,
+            });
+        }
+        let mut events = Vec::with_capacity(reports.len());
+        for report in reports {
+            let mut event = from_kernel(report, now, before);
+            let task_memcg = report.task_memcg.as_deref();
+            if let Some(i) = report_accounts_for(task_memcg, self.waiting.iter().map(|u| &u.kill)) {
+                self.waiting[i].kill.kills -= 1;
+            } else if let Some(i) =
+                report_accounts_for(task_memcg, self.given_up.iter().map(|u| &u.kill))
+            {
+                let counted = &mut self.given_up[i];
+                counted.kill.kills -= 1;
+                event.kills = 0;
+                event.note = Some(format!(
+                    "its kill was already counted from the counters at {} (this report was read late)",
+                    counted.event.time_rfc3339
+                ));
+            }
+            // Else a kill from before the first collection, or one the counters cannot
+            // see (outside this agent's cgroups): the report alone tells of it.
+            events.push(event);
+        }
+        self.waiting.retain(|u| u.kill.kills > 0);
+        let mut still = Vec::with_capacity(self.waiting.len());
+        for mut unreported in std::mem::take(&mut self.waiting) {
+            unreported.collections += 1;
+            let waited = unreported.collections > REPORT_WAIT_COLLECTIONS
+                && time - unreported.event.time >= REPORT_WAIT_SECONDS;
+            if !waited {
+                still.push(unreported);
+                continue;
+            }
+            let mut event = unreported.event.clone();
+            event.kills = unreported.kill.kills;
+            let why = if overruns > unreported.overruns_before {
+                "its kernel report was lost: the kernel log's ring buffer was overwritten before the agent read it"
+            } else {
+                "no kernel report of it was read (not logged, or lost)"
+            };
+            event.note = Some(match event.note {
+                Some(note) => format!("{why}; {note}"),
+                None => why.to_owned(),
+            });
+            events.push(event);
+            self.given_up.push(unreported);
+        }
+        self.waiting = still;
+        self.given_up
+            .retain(|u| u.kill.kills > 0 && time - u.event.time <= GIVEN_UP_KEEP_SECONDS);
+        for list in [&mut self.waiting, &mut self.given_up] {
+            let over = list.len().saturating_sub(REMEMBERED_MAX);
+            list.drain(..over);
+        }
+        self.overruns = overruns;
+        events
     }
 }
 
