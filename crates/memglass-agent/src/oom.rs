@@ -7,9 +7,7 @@
 //! are the events and the counters only add the kills whose report was lost (a ring-buffer
 //! overrun), so every kill is counted once.
 
-use memglass_analyse::oom::{
-    count_kills, report_accounts_for, CountedKill, CountedVictim, KillBaseline,
-};
+use memglass_analyse::oom::{count_kills, report_fit, CountedKill, CountedVictim, KillBaseline};
 use memglass_analyse::{CgroupReport, Snapshot};
 use memglass_identify::CgroupKind;
 
@@ -224,12 +222,9 @@ impl CounterWatch {
         let mut events = Vec::with_capacity(reports.len());
         for report in reports {
             let mut event = from_kernel(report, now, before);
-            let task_memcg = report.task_memcg.as_deref();
-            if let Some(i) = report_accounts_for(task_memcg, self.waiting.iter().map(|u| &u.kill)) {
+            if let Some(i) = accounted_by(report, &self.waiting) {
                 self.waiting[i].kill.kills -= 1;
-            } else if let Some(i) =
-                report_accounts_for(task_memcg, self.given_up.iter().map(|u| &u.kill))
-            {
+            } else if let Some(i) = accounted_by(report, &self.given_up) {
                 let counted = &mut self.given_up[i];
                 counted.kill.kills -= 1;
                 event.kills = 0;
@@ -276,6 +271,28 @@ impl CounterWatch {
         self.overruns = overruns;
         events
     }
+}
+
+/// Which counted kill a report is: the closest cgroup ([`report_fit`]), then the first
+/// collection that can have counted it (one that started at most 2 s before the report's
+/// second; the report's clock is the kernel's, converted), else the latest. So when one
+/// report of two kills in a cgroup was lost, the other is matched with its own count.
+fn accounted_by(report: &KernelOom, counted: &[Unreported]) -> Option<usize> {
+    counted
+        .iter()
+        .enumerate()
+        .filter_map(|(index, u)| {
+            let fit = report_fit(report.task_memcg.as_deref(), &u.kill)?;
+            let t = u.event.time;
+            let timing = if t >= report.time - 2 {
+                (0, t)
+            } else {
+                (1, -t)
+            };
+            Some(((fit, timing), index))
+        })
+        .min()
+        .map(|(_, index)| index)
 }
 
 /// The event of kills the counters found (`now`: the collection that counted them).

@@ -6,8 +6,8 @@
 //! - [`check_counters`]: the counters since boot next to the kills one log holds;
 //! - [`count_kills`]: two snapshots' counters → the kills between them, per victim cgroup,
 //!   with the cgroup whose limit was hit, kills of descendants that vanished meanwhile and
-//!   kills outside every cgroup still present; [`report_accounts_for`] says which of those
-//!   a kernel report is.
+//!   kills outside every cgroup still present; [`report_fit`] says how well a kernel report
+//!   fits one of those.
 //!
 //! Counters say *that* and *where* a kill happened, within one interval: v2's
 //! `memory.events.local` (and v1's own `oom_control`) name the victim's cgroup, a local
@@ -265,35 +265,39 @@ pub fn count_kills(previous: &KillBaseline, now: &Snapshot) -> Vec<CountedKill> 
     kills
 }
 
-/// Which of `counted` (those with kills left) a kernel report of a kill in `task_memcg`
-/// is: the victim's own cgroup, else the nearest ancestor whose vanished descendants were
-/// counted, else the kills outside every cgroup (also for a report without a cgroup).
-/// `None`: the counters have not (yet) counted it.
+/// How well a kernel report of a kill in `task_memcg` fits `kill` (lower is closer): the
+/// victim's own cgroup, else the nearest ancestor whose vanished descendants were counted,
+/// else the kills outside every cgroup (also for a report without a cgroup). `None`: it is
+/// not one of these kills, or none is left (`kills` 0).
+pub fn report_fit(task_memcg: Option<&str>, kill: &CountedKill) -> Option<usize> {
+    if kill.kills == 0 {
+        return None;
+    }
+    match (kill.victim, kill.cgroup.as_deref(), task_memcg) {
+        (CountedVictim::Own, Some(path), Some(task)) if path == task => Some(0),
+        (CountedVictim::VanishedDescendant, Some(path), Some(task))
+            if path == "/" || is_below(task, path) =>
+        {
+            // The nearer the ancestor, the better.
+            Some(usize::MAX / 2 - path.len())
+        }
+        (CountedVictim::OutsideCgroups, _, _) => Some(usize::MAX - 1),
+        _ => None,
+    }
+}
+
+/// Which of `counted` a kernel report of a kill in `task_memcg` is, by [`report_fit`] (the
+/// first of equals). `None`: the counters have not (yet) counted it.
 pub fn report_accounts_for<'a>(
     task_memcg: Option<&str>,
     counted: impl IntoIterator<Item = &'a CountedKill>,
 ) -> Option<usize> {
-    let mut best: Option<(usize, usize)> = None; // (rank: lower is better, index)
-    for (index, kill) in counted.into_iter().enumerate() {
-        if kill.kills == 0 {
-            continue;
-        }
-        let rank = match (kill.victim, kill.cgroup.as_deref(), task_memcg) {
-            (CountedVictim::Own, Some(path), Some(task)) if path == task => 0,
-            (CountedVictim::VanishedDescendant, Some(path), Some(task))
-                if path == "/" || is_below(task, path) =>
-            {
-                // The nearer the ancestor, the better.
-                usize::MAX / 2 - path.len()
-            }
-            (CountedVictim::OutsideCgroups, _, _) => usize::MAX - 1,
-            _ => continue,
-        };
-        if best.is_none_or(|(r, _)| rank < r) {
-            best = Some((rank, index));
-        }
-    }
-    best.map(|(_, index)| index)
+    counted
+        .into_iter()
+        .enumerate()
+        .filter_map(|(index, kill)| Some((report_fit(task_memcg, kill)?, index)))
+        .min()
+        .map(|(_, index)| index)
 }
 
 /// The deepest cgroup from `victim` up whose limit-hit counters went up, if any.

@@ -345,6 +345,6 @@ mod counters;
 mod tests;
 
 pub use counters::{
-    check_counters, count_kills, report_accounts_for, CgroupCounter, CgroupKills, CountedKill,
-    CountedVictim, CounterCheck, KillBaseline,
+    check_counters, count_kills, report_accounts_for, report_fit, CgroupCounter, CgroupKills,
+    CountedKill, CountedVictim, CounterCheck, KillBaseline,
 };
