@@ -429,6 +429,9 @@ fn history_and_oom_events_survive_kill_9() {
     assert_eq!(event["scope"], "container", "{event}");
     assert_eq!(event["oom_memcg"], path.as_str());
     assert_eq!(event["limit"].as_u64(), Some(32 * MIB));
+    // An event is in the history as soon as it is stored, /metrics once its collection is
+    // published.
+    agent.wait_collections(1);
     let kills = |agent: &Agent| {
         let m = parse_metrics(&agent.get("/metrics").body);
         value(
@@ -709,7 +712,9 @@ fn oom_kills_from_counters_without_the_kernel_log() {
     assert_eq!(event["pod_uid"], uid.as_str());
     assert_eq!(event["limit"].as_u64(), Some(32 * MIB));
     assert!(event["pid"].is_null(), "counters do not name the process");
-    // The counter by victim, with what dominated from the cgroup's own figures.
+    // The counter by victim, with what dominated from the cgroup's own figures. An event is
+    // in the history as soon as it is stored, /metrics once its collection is published.
+    agent.wait_collections(1);
     let m = parse_metrics(&agent.get("/metrics").body);
     let cause = event["cause"].as_str().unwrap_or("unknown");
     assert_eq!(
