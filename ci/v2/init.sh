@@ -4,7 +4,8 @@
 #
 # Protocol on the serial console (read by ci/v2/run):
 #   MEMGLASS-BOOTED <uptime-seconds>
-#   MEMGLASS-TEST <name> ok|FAILED|ignored      one per libtest test line
+#   MEMGLASS-TEST <target>::<name> ok|FAILED|ignored   one per libtest test line
+#   MEMGLASS-TARGET <target> <exit code> <seconds>      after each test binary
 #   MEMGLASS-ERROR <text>                        the guest could not set itself up
 #   MEMGLASS-GUEST-EXIT <code>                   always the last line before power-off
 # Files for the host (test log, kernel log, captures) go as a tar to the second disk.
@@ -68,6 +69,8 @@ mount -t ext4 /dev/vda /scratch || fail "mount the ext4 scratch disk /dev/vda"
 dmesg -n 1
 
 export MEMGLASS_SCRATCH=/scratch/memglass
+# Files a test leaves for the host (they come back in the outbox, under guest/).
+export MEMGLASS_GUEST_OUT=/tmp/out
 mkdir -p "$MEMGLASS_SCRATCH" /tmp/out
 [ -f /etc/memglass/env ] && . /etc/memglass/env
 
@@ -75,16 +78,26 @@ echo "MEMGLASS-BOOTED $(cut -d' ' -f1 /proc/uptime) $(uname -r)"
 
 case "$MODE" in
 test)
-	cd "$MEMGLASS_SCRATCH" || fail "cd $MEMGLASS_SCRATCH"
-	set -o pipefail
-	# shellcheck disable=SC2086
-	"$TEST_BIN" $TEST_ARGS 2>&1 | tee /tmp/out/test.log
-	rc=$?
-	set +o pipefail
-	cd /
-	awk '/^test .* \.\.\. (ok|FAILED|ignored)/ {
-		name = $2; res = $4; sub(/,$/, "", res);
-		print "MEMGLASS-TEST " name " " res }' /tmp/out/test.log
+	# TESTS: name=path pairs, run one after the other; the exit code is the first failure's.
+	rc=0
+	for pair in $TESTS; do
+		name=${pair%%=*}
+		bin=${pair#*=}
+		cd "$MEMGLASS_SCRATCH" || fail "cd $MEMGLASS_SCRATCH"
+		start=$(cut -d' ' -f1 /proc/uptime)
+		set -o pipefail
+		# shellcheck disable=SC2086
+		"$bin" $TEST_ARGS 2>&1 | tee "/tmp/out/test-$name.log"
+		code=$?
+		set +o pipefail
+		cd /
+		[ "$rc" -eq 0 ] && rc=$code
+		awk -v target="$name" '/^test .* \.\.\. (ok|FAILED|ignored)/ {
+			name = $2; res = $4; sub(/,$/, "", res);
+			print "MEMGLASS-TEST " target "::" name " " res }' "/tmp/out/test-$name.log"
+		end=$(cut -d' ' -f1 /proc/uptime)
+		echo "MEMGLASS-TARGET $name $code $(awk -v a="$start" -v b="$end" 'BEGIN { printf "%.1f", b - a }')"
+	done
 	echo "MEMGLASS-UPTIME $(cut -d' ' -f1 /proc/uptime)"
 	finish "$rc"
 	;;

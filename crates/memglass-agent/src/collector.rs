@@ -36,9 +36,16 @@ pub trait Source: Send {
     fn collect(&mut self) -> std::result::Result<Collected, String>;
 
     /// OOM reports from the kernel log since the last call, or `None` when the kernel log
-    /// is not followed (kills are then found from counters).
+    /// is not followed (kills are then found from counters). Called before
+    /// [`Source::collect`], so that every kill reported is counted by the counters that
+    /// collection reads.
     fn kernel_ooms(&mut self) -> Option<Vec<KernelOom>> {
         None
+    }
+
+    /// What the kernel log lost since the last call (ring-buffer overruns).
+    fn kernel_log_losses(&mut self) -> KmsgLosses {
+        KmsgLosses::default()
     }
 
     /// The `holders` largest page-cache holders of `snapshot` with their `files` largest
@@ -65,6 +72,15 @@ pub trait Source: Send {
     fn resident_bytes(&self) -> Option<u64> {
         None
     }
+}
+
+/// What the kernel log lost: the kernel overwrote records before they were read.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct KmsgLosses {
+    /// Overruns (`read` failed with EPIPE: records were overwritten since the last read).
+    pub overruns: u64,
+    /// Records skipped by those overruns (gaps in the sequence numbers).
+    pub records: u64,
 }
 
 /// How the collector runs.
@@ -102,10 +118,20 @@ pub fn run(shared: &Arc<Shared>, mut writer: Writer, mut source: impl Source, sc
     let mut leaks = LeakWatch::new(schedule.interval);
     let mut next = Instant::now();
     let mut seq = 0;
+    // Kernel reports read before a collection that failed wait for the next one.
+    let mut carried: Vec<KernelOom> = Vec::new();
     loop {
         let cpu_before = thread_cpu();
         let taken_at = SystemTime::now();
         let started = Instant::now();
+        // The kernel log first: a kill it reports is counted by the counters read next.
+        let kernel = source.kernel_ooms().map(|reports| {
+            carried.extend(reports);
+            std::mem::take(&mut carried)
+        });
+        let losses = source.kernel_log_losses();
+        Health::add(&shared.health.kmsg_overruns, losses.overruns);
+        Health::add(&shared.health.kmsg_records_lost, losses.records);
         match source.collect() {
             Ok(Collected {
                 snapshot,
@@ -136,7 +162,6 @@ pub fn run(shared: &Arc<Shared>, mut writer: Writer, mut source: impl Source, sc
                         source.cache_holders(&report.snapshot, files.holders, files.files);
                     shared.cache_holders.store(measured.map(Arc::new));
                 }
-                let kernel = source.kernel_ooms();
                 let ooms = record(
                     shared,
                     &mut writer,
@@ -174,6 +199,7 @@ pub fn run(shared: &Arc<Shared>, mut writer: Writer, mut source: impl Source, sc
                 source.published(&report, &ooms);
             }
             Err(error) => {
+                carried = kernel.unwrap_or_default();
                 Health::add(&shared.health.collection_errors, 1);
                 shared.health.set_error(Some(error));
             }
@@ -219,22 +245,28 @@ fn record(
     if let Err(error) = writer.prune(t, &schedule.retention) {
         store_failed(health, &error);
     }
-    let counted = watch.observe(t, &report.snapshot, before);
     let resume = kernel
         .as_ref()
         .and_then(|reports| reports.iter().rev().find_map(|k| k.resume.clone()));
     let events: Vec<OomEvent> = match kernel {
-        Some(reports) => reports
-            .iter()
-            .map(|k| oom::from_kernel(k, &report.snapshot, before))
-            .collect(),
-        None => counted,
+        Some(reports) => {
+            let overruns = Health::get(&health.kmsg_overruns);
+            let events = watch.reconcile(t, &report.snapshot, before, &reports, overruns);
+            let lost = events
+                .iter()
+                .filter(|e| e.source != oom::OomSource::KernelLog)
+                .map(|e| e.kills)
+                .sum();
+            Health::add(&health.oom_reports_lost, lost);
+            events
+        }
+        None => watch.observe(t, &report.snapshot, before),
     };
     if let Ok(mut kills) = shared.oom_kills.lock() {
         // Kills since the agent started: a fresh history reads the whole kernel ring
         // buffer, whose older kills are stored as events but are not news to Prometheus.
         let started = crate::shared::unix_seconds(shared.started_at) - 2;
-        for event in events.iter().filter(|e| e.time >= started) {
+        for event in events.iter().filter(|e| e.time >= started && e.kills > 0) {
             kills.add(event);
         }
         kills.expire(t);

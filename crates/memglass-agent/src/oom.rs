@@ -1,15 +1,13 @@
 //! OOM kills as events: from the kernel log when the binary provides it ([`KernelOom`]),
 //! otherwise from the cgroup and node counters ([`CounterWatch`]).
 //!
-//! Counters say *that* and *where* a kill happened, within one interval: v2's
-//! `memory.events.local` (and v1's own `oom_control`) name the victim's cgroup, a local
-//! `oom` (v2) or `failcnt` (v1) increase names whose limit was hit, and the node's
-//! `vmstat oom_kill` catches kills outside any cgroup still present. The kernel log adds
-//! the process, the constraint and its RSS at the kill; when it is followed, it replaces
-//! the counters so nothing is counted twice.
+//! Counters say *that* and *where* a kill happened, within one interval (the comparison is
+//! memglass-analyse's `oom::count_kills`, shared with the CLI's). The kernel log adds
+//! the process, the constraint and its RSS at the kill; when it is followed, its reports
+//! are the events and the counters only add the kills whose report was lost (a ring-buffer
+//! overrun), so every kill is counted once.
 
-use std::collections::HashMap;
-
+use memglass_analyse::oom::{count_kills, report_fit, CountedKill, CountedVictim, KillBaseline};
 use memglass_analyse::{CgroupReport, Snapshot};
 use memglass_identify::CgroupKind;
 
@@ -136,29 +134,44 @@ pub fn scope_of(oom_memcg: Option<&str>) -> &'static str {
     }
 }
 
-/// Counters of one cgroup that OOM detection compares between collections.
-#[derive(Debug, Clone, Copy, Default)]
-struct Counters {
-    kills_local: u64,
-    kills_tree: u64,
-    ooms_local: u64,
-    failcnt: u64,
+/// A counted kill waits for its kernel report at least this many collections…
+pub const REPORT_WAIT_COLLECTIONS: u32 = 3;
+/// …and at least this long (seconds); then it is an event of its own, its report lost.
+pub const REPORT_WAIT_SECONDS: i64 = 5;
+/// Kills given up on are remembered this long (seconds), so that a report read after all
+/// does not count its kill a second time.
+const GIVEN_UP_KEEP_SECONDS: i64 = 600;
+/// At most this many kills waiting or given up on are remembered (the oldest go first).
+const REMEMBERED_MAX: usize = 1000;
+
+/// Kills the counters showed whose kernel report was not read (yet).
+#[derive(Debug, Clone)]
+struct Unreported {
+    /// What the counters said; `kills` is what no report has accounted for.
+    kill: CountedKill,
+    /// Its event, made at the collection that counted it (the figures before the kill).
+    event: OomEvent,
+    /// Collections since (including) the one that counted it.
+    collections: u32,
+    /// The kernel log's overruns before that collection.
+    overruns_before: u64,
 }
 
-fn counters(c: &CgroupReport) -> Counters {
-    let local = c.events_local.unwrap_or(c.events);
-    Counters {
-        kills_local: local.oom_kill.unwrap_or(0),
-        kills_tree: c.events.oom_kill.unwrap_or(0),
-        ooms_local: local.oom.unwrap_or(0),
-        failcnt: local.failcnt.unwrap_or(0),
-    }
-}
-
-/// Finds OOM kills by comparing counters of consecutive collections.
+/// Finds OOM kills by comparing counters of consecutive collections (the comparison is
+/// memglass-analyse's [`count_kills`]; this keeps the baseline and makes the events).
+///
+/// Without the kernel log, the counters' kills are the events ([`CounterWatch::observe`]).
+/// With it, the kernel's reports are, and the counters make sure none is missing
+/// ([`CounterWatch::reconcile`]): a counted kill that no report accounts for within
+/// [`REPORT_WAIT_COLLECTIONS`] collections and [`REPORT_WAIT_SECONDS`] becomes an event of
+/// its own, noting that its report was lost (overwritten in an overrun ring buffer, or never
+/// logged), so every kill is counted once.
 #[derive(Debug, Default)]
 pub struct CounterWatch {
-    previous: Option<(HashMap<String, Counters>, u64)>,
+    previous: Option<KillBaseline>,
+    waiting: Vec<Unreported>,
+    given_up: Vec<Unreported>,
+    overruns: u64,
 }
 
 impl CounterWatch {
@@ -170,96 +183,146 @@ impl CounterWatch {
         now: &Snapshot,
         before: Option<&Snapshot>,
     ) -> Vec<OomEvent> {
-        let current: HashMap<String, Counters> = now
-            .cgroups
+        self.count(now)
             .iter()
-            .map(|c| (c.path.clone(), counters(c)))
-            .collect();
-        let node_kills = now.node.oom_kill.unwrap_or(0);
-        let Some((previous, previous_node)) = self.previous.replace((current, node_kills)) else {
-            return Vec::new();
-        };
-        let Some((current, _)) = &self.previous else {
-            return Vec::new();
-        };
-        let delta = |path: &str, f: fn(&Counters) -> u64| {
-            let now = current.get(path).map_or(0, f);
-            // A cgroup that appeared since the last collection started at zero.
-            let then = previous.get(path).map_or(0, f);
-            now.saturating_sub(then)
-        };
-        let mut children_kills: HashMap<&str, u64> = HashMap::new();
-        for cgroup in &now.cgroups {
-            if let Some(parent) = parent(&cgroup.path) {
-                *children_kills.entry(parent).or_default() += delta(&cgroup.path, |c| c.kills_tree);
-            }
+            .map(|kill| from_counters(time, kill, now, before))
+            .collect()
+    }
+
+    /// The kills counted since the previous collection (none at the first).
+    pub fn count(&mut self, now: &Snapshot) -> Vec<CountedKill> {
+        match self.previous.replace(KillBaseline::of(now)) {
+            Some(previous) => count_kills(&previous, now),
+            None => Vec::new(),
         }
-        let mut events = Vec::new();
-        for cgroup in &now.cgroups {
-            let own = delta(&cgroup.path, |c| c.kills_local);
-            let children = children_kills
-                .get(cgroup.path.as_str())
-                .copied()
-                .unwrap_or(0);
-            // v2: kills counted in this subtree but by no cgroup still present.
-            let vanished = delta(&cgroup.path, |c| c.kills_tree)
-                .saturating_sub(children)
-                .saturating_sub(own);
-            for (kills, note) in [
-                (own, None),
-                (
-                    vanished,
-                    Some("the victim's cgroup (a descendant of this one) vanished before the collection"),
-                ),
-            ] {
-                if kills > 0 && !cgroup.is_root() {
-                    let hit = limit_hit(now, &cgroup.path, |p| {
-                        delta(p, |c| c.ooms_local) + delta(p, |c| c.failcnt)
-                    });
-                    let subject = hit.as_deref().unwrap_or(&cgroup.path);
-                    let peak = now
-                        .cgroups
-                        .iter()
-                        .find(|c| c.path == subject)
-                        .and_then(|c| c.memory.peak);
-                    let mut event = event_for(time, OomSource::CgroupCounters, Some(cgroup), hit, before);
-                    event.kills = kills;
-                    event.peak = peak;
-                    event.note = note.map(str::to_owned);
-                    events.push(event);
-                }
-            }
+    }
+
+    /// The events of one collection when the kernel log is followed: one per kernel
+    /// report (`reports`, read *before* the counters of `now`, so a report's kill is
+    /// always counted by then), plus the counted kills that waited long enough for a
+    /// report in vain. A report whose kill was already given up on keeps its details with
+    /// `kills` 0 (its kill was counted). `overruns`: the kernel log's overruns so far.
+    pub fn reconcile(
+        &mut self,
+        time: i64,
+        now: &Snapshot,
+        before: Option<&Snapshot>,
+        reports: &[KernelOom],
+        overruns: u64,
+    ) -> Vec<OomEvent> {
+        for kill in self.count(now) {
+            let event = from_counters(time, &kill, now, before);
+            self.waiting.push(Unreported {
+                kill,
+                event,
+                collections: 0,
+                overruns_before: self.overruns,
+            });
         }
-        let accounted: u64 = events.iter().map(|e| e.kills).sum();
-        let unaccounted = node_kills
-            .saturating_sub(previous_node)
-            .saturating_sub(accounted);
-        if unaccounted > 0 {
-            let mut event = event_for(time, OomSource::NodeCounter, None, None, before);
-            event.kills = unaccounted;
-            event.note = Some(
-                "counted by /proc/vmstat oom_kill only: the victim was outside every memory cgroup still present".into(),
-            );
+        let mut events = Vec::with_capacity(reports.len());
+        for report in reports {
+            let mut event = from_kernel(report, now, before);
+            if let Some(i) = accounted_by(report, &self.waiting) {
+                self.waiting[i].kill.kills -= 1;
+            } else if let Some(i) = accounted_by(report, &self.given_up) {
+                let counted = &mut self.given_up[i];
+                counted.kill.kills -= 1;
+                event.kills = 0;
+                event.note = Some(format!(
+                    "its kill was already counted from the counters at {} (this report was read late)",
+                    counted.event.time_rfc3339
+                ));
+            }
+            // Else a kill from before the first collection, or one the counters cannot
+            // see (outside this agent's cgroups): the report alone tells of it.
             events.push(event);
         }
+        self.waiting.retain(|u| u.kill.kills > 0);
+        let mut still = Vec::with_capacity(self.waiting.len());
+        for mut unreported in std::mem::take(&mut self.waiting) {
+            unreported.collections += 1;
+            let waited = unreported.collections > REPORT_WAIT_COLLECTIONS
+                && time - unreported.event.time >= REPORT_WAIT_SECONDS;
+            if !waited {
+                still.push(unreported);
+                continue;
+            }
+            let mut event = unreported.event.clone();
+            event.kills = unreported.kill.kills;
+            let why = if overruns > unreported.overruns_before {
+                "its kernel report was lost: the kernel log's ring buffer was overwritten before the agent read it"
+            } else {
+                "no kernel report of it was read (not logged, or lost)"
+            };
+            event.note = Some(match event.note {
+                Some(note) => format!("{why}; {note}"),
+                None => why.to_owned(),
+            });
+            events.push(event);
+            self.given_up.push(unreported);
+        }
+        self.waiting = still;
+        self.given_up
+            .retain(|u| u.kill.kills > 0 && time - u.event.time <= GIVEN_UP_KEEP_SECONDS);
+        for list in [&mut self.waiting, &mut self.given_up] {
+            let over = list.len().saturating_sub(REMEMBERED_MAX);
+            list.drain(..over);
+        }
+        self.overruns = overruns;
         events
     }
 }
 
-/// The deepest cgroup from `victim` up whose limit-hit counters went up, if any.
-fn limit_hit(now: &Snapshot, victim: &str, increased: impl Fn(&str) -> u64) -> Option<String> {
-    let mut path = Some(victim);
-    while let Some(p) = path {
-        let limited = now
-            .cgroups
-            .iter()
-            .any(|c| c.path == p && c.memory.limit.is_some());
-        if limited && increased(p) > 0 {
-            return Some(p.to_owned());
-        }
-        path = parent(p);
-    }
-    None
+/// Which counted kill a report is: the closest cgroup ([`report_fit`]), then the first
+/// collection that can have counted it (one that started at most 2 s before the report's
+/// second; the report's clock is the kernel's, converted), else the latest. So when one
+/// report of two kills in a cgroup was lost, the other is matched with its own count.
+fn accounted_by(report: &KernelOom, counted: &[Unreported]) -> Option<usize> {
+    counted
+        .iter()
+        .enumerate()
+        .filter_map(|(index, u)| {
+            let fit = report_fit(report.task_memcg.as_deref(), &u.kill)?;
+            let t = u.event.time;
+            let timing = if t >= report.time - 2 {
+                (0, t)
+            } else {
+                (1, -t)
+            };
+            Some(((fit, timing), index))
+        })
+        .min()
+        .map(|(_, index)| index)
+}
+
+/// The event of kills the counters found (`now`: the collection that counted them).
+pub fn from_counters(
+    time: i64,
+    kill: &CountedKill,
+    now: &Snapshot,
+    before: Option<&Snapshot>,
+) -> OomEvent {
+    let victim = kill
+        .cgroup
+        .as_deref()
+        .and_then(|path| now.cgroups.iter().find(|c| c.path == path));
+    let source = match kill.victim {
+        CountedVictim::OutsideCgroups => OomSource::NodeCounter,
+        CountedVictim::Own | CountedVictim::VanishedDescendant => OomSource::CgroupCounters,
+    };
+    let mut event = event_for(time, source, victim, kill.oom_memcg.clone(), before);
+    event.kills = kill.kills;
+    event.peak = kill.peak;
+    event.note = match kill.victim {
+        CountedVictim::Own => None,
+        CountedVictim::VanishedDescendant => Some(
+            "the victim's cgroup (a descendant of this one) vanished before the collection".into(),
+        ),
+        CountedVictim::OutsideCgroups => Some(
+            "counted by /proc/vmstat oom_kill only: the victim was outside every memory cgroup still present".into(),
+        ),
+    };
+    event
 }
 
 /// Build an event for a victim cgroup (or none), with the limit-hit cgroup's figures
@@ -393,15 +456,6 @@ fn point(t: i64, c: &CgroupReport) -> HistoryPoint {
         oom_kill: c.events.oom_kill,
         working_set: m.working_set,
         working_set_kubelet: m.working_set_kubelet,
-    }
-}
-
-fn parent(path: &str) -> Option<&str> {
-    match path.rfind('/') {
-        _ if path == "/" => None,
-        Some(0) => Some("/"),
-        Some(at) => Some(&path[..at]),
-        None => None,
     }
 }
 

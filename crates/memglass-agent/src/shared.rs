@@ -79,6 +79,12 @@ pub struct Health {
     pub store_errors: AtomicU64,
     /// OOM kills recorded as events.
     pub oom_events: AtomicU64,
+    /// Kernel log ring-buffer overruns (EPIPE: records overwritten before they were read).
+    pub kmsg_overruns: AtomicU64,
+    /// Kernel log records those overruns skipped.
+    pub kmsg_records_lost: AtomicU64,
+    /// OOM kills counted from the counters because their kernel report was not read.
+    pub oom_reports_lost: AtomicU64,
     /// Resident memory of the agent process at the last collection (bytes).
     pub resident_bytes: AtomicU64,
     /// Parts of collections that could not be read, by source (gaps).

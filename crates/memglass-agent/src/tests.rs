@@ -166,3 +166,104 @@ fn counters_name_the_victim_and_the_limit_it_hit() {
     // Nothing new: no event.
     assert!(watch.observe(120, &after, Some(&after)).is_empty());
 }
+
+/// The counters of the recorded kill, and the collection before it.
+fn kill_and_before() -> (Snapshot, Snapshot, String) {
+    let after = recorded();
+    let victim = after
+        .cgroups
+        .iter()
+        .find(|c| c.events_local.and_then(|e| e.oom_kill) == Some(1))
+        .unwrap()
+        .path
+        .clone();
+    let mut before = after.clone();
+    for c in &mut before.cgroups {
+        let above = victim.starts_with(&format!("{}/", c.path)) || c.path == "/";
+        if c.path == victim || above {
+            c.events.oom_kill = c.events.oom_kill.map(|k| k.saturating_sub(1));
+        }
+        if let Some(local) = &mut c.events_local {
+            if c.path == victim {
+                local.oom_kill = local.oom_kill.map(|k| k - 1);
+            }
+            local.oom = local.oom.map(|k| k.saturating_sub(1));
+        }
+    }
+    before.node.oom_kill = after.node.oom_kill.map(|k| k - 1);
+    (before, after, victim)
+}
+
+fn report(task_memcg: &str, time: i64) -> crate::oom::KernelOom {
+    crate::oom::KernelOom {
+        time,
+        pid: Some(4242),
+        comm: Some("victim".into()),
+        task_memcg: Some(task_memcg.into()),
+        ..Default::default()
+    }
+}
+
+#[test]
+fn with_the_kernel_log_a_reported_kill_is_counted_once() {
+    let (before, after, victim) = kill_and_before();
+    let mut watch = CounterWatch::default();
+    assert!(watch.reconcile(100, &before, None, &[], 0).is_empty());
+    // Read before the counters: the report and the count come in the same collection.
+    let events = watch.reconcile(101, &after, Some(&before), &[report(&victim, 101)], 0);
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].source, OomSource::KernelLog);
+    assert_eq!(events[0].kills, 1);
+    // Or the count first and the report later (its last lines were still coming).
+    let mut watch = CounterWatch::default();
+    watch.reconcile(100, &before, None, &[], 0);
+    assert!(watch
+        .reconcile(101, &after, Some(&before), &[], 0)
+        .is_empty());
+    let events = watch.reconcile(102, &after, Some(&after), &[report(&victim, 101)], 0);
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].kills, 1);
+    for t in 103..120 {
+        assert!(watch.reconcile(t, &after, Some(&after), &[], 3).is_empty());
+    }
+}
+
+#[test]
+fn a_kill_whose_report_was_lost_is_counted_from_the_counters_once() {
+    let (before, after, victim) = kill_and_before();
+    let mut watch = CounterWatch::default();
+    watch.reconcile(100, &before, None, &[], 0);
+    let mut events = Vec::new();
+    // The ring buffer overran (the overrun count went up): no report ever comes.
+    for (i, t) in (101..110).enumerate() {
+        events.extend(watch.reconcile(t, &after, Some(&before), &[], i as u64));
+    }
+    assert_eq!(events.len(), 1, "{events:?}");
+    let event = &events[0];
+    assert_eq!(event.source, OomSource::CgroupCounters);
+    assert_eq!(event.kills, 1);
+    assert_eq!(event.time, 101, "dated at the collection that counted it");
+    assert_eq!(event.cgroup.as_deref(), Some(victim.as_str()));
+    assert!(
+        event.note.as_deref().unwrap().contains("report was lost"),
+        "{event:?}"
+    );
+    // A report read after all keeps its details, and its kill is not counted again.
+    let late = watch.reconcile(110, &after, Some(&after), &[report(&victim, 101)], 8);
+    assert_eq!(late.len(), 1);
+    assert_eq!(late[0].source, OomSource::KernelLog);
+    assert_eq!(late[0].kills, 0);
+    assert!(late[0].note.as_deref().unwrap().contains("already counted"));
+    // Without an overrun the note does not blame one.
+    let mut watch = CounterWatch::default();
+    watch.reconcile(100, &before, None, &[], 5);
+    let events: Vec<_> = (101..110)
+        .flat_map(|t| watch.reconcile(t, &after, Some(&before), &[], 5))
+        .collect();
+    assert_eq!(events.len(), 1);
+    assert!(events[0]
+        .note
+        .as_deref()
+        .unwrap()
+        .starts_with("no kernel report"));
+}

@@ -512,7 +512,7 @@ fn write_node_info(e: &mut Encoder<'_>, node: &crate::NodeLabels) {
 fn write_agent(e: &mut Encoder<'_>, health: &Health) {
     e.family("memglass_build", Kind::Info, "The agent's version.");
     e.sample(&labels(&[("version", env!("CARGO_PKG_VERSION"))]), None, 1);
-    let counters: [(&str, &str, u64); 9] = [
+    let counters: [(&str, &str, u64); 12] = [
         (
             "memglass_agent_collections",
             "Collections that produced a report.",
@@ -557,6 +557,21 @@ fn write_agent(e: &mut Encoder<'_>, health: &Health) {
             "memglass_agent_oom_events",
             "OOM kills recorded as events.",
             Health::get(&health.oom_events),
+        ),
+        (
+            "memglass_agent_oom_reports_lost",
+            "OOM kills counted from the counters because their kernel report was not read.",
+            Health::get(&health.oom_reports_lost),
+        ),
+        (
+            "memglass_agent_kmsg_overruns",
+            "Kernel log ring-buffer overruns (records overwritten before they were read).",
+            Health::get(&health.kmsg_overruns),
+        ),
+        (
+            "memglass_agent_kmsg_records_lost",
+            "Kernel log records skipped by overruns.",
+            Health::get(&health.kmsg_records_lost),
         ),
     ];
     for (name, help, value) in counters {

@@ -344,4 +344,7 @@ mod counters;
 #[cfg(test)]
 mod tests;
 
-pub use counters::{check_counters, CgroupCounter, CgroupKills, CounterCheck};
+pub use counters::{
+    check_counters, count_kills, report_accounts_for, report_fit, CgroupCounter, CgroupKills,
+    CountedKill, CountedVictim, CounterCheck, KillBaseline,
+};

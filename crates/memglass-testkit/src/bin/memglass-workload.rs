@@ -237,12 +237,17 @@ fn read_all(path: &str) -> Result<File, String> {
 fn leak(rate: usize, max: usize) {
     let step = (rate / 10).max(PAGE);
     let mut total = 0;
+    // Paced by the clock, not by sleeps after each step: touching pages takes time too (a
+    // lot under qemu TCG), and the rate must be RATE wherever it runs.
+    let tick = std::time::Duration::from_millis(100);
+    let mut next = std::time::Instant::now();
     while total + step <= max {
         if anon(step).is_err() {
             return;
         }
         total += step;
-        std::thread::sleep(std::time::Duration::from_millis(100));
+        next += tick;
+        std::thread::sleep(next.saturating_duration_since(std::time::Instant::now()));
     }
 }
 

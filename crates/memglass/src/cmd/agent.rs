@@ -487,6 +487,13 @@ impl Source for HostSource {
         Some(self.kernel_log.as_mut()?.drain(&directory))
     }
 
+    fn kernel_log_losses(&mut self) -> memglass_agent::collector::KmsgLosses {
+        self.kernel_log
+            .as_mut()
+            .map(kmsg::KernelLog::take_losses)
+            .unwrap_or_default()
+    }
+
     fn cache_holders(
         &mut self,
         snapshot: &memglass_analyse::Snapshot,

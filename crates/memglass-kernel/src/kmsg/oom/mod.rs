@@ -119,6 +119,16 @@ impl OomAssembler {
         None
     }
 
+    /// When the last line of the report in progress was written, if that report already
+    /// has its kill: a follower flushes it once this is long enough ago, whatever other
+    /// messages keep the log busy meanwhile.
+    pub fn completed_at(&self) -> Option<LogTime> {
+        self.current
+            .as_ref()
+            .filter(|r| r.victim.is_some())
+            .map(|r| r.last_time)
+    }
+
     /// End of input: the last report's event, if it had a kill.
     pub fn finish(&mut self) -> Option<OomKill> {
         self.close()

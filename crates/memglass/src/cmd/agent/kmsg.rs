@@ -4,10 +4,16 @@
 //! It resumes after the last report whose event was stored (boot id + sequence number,
 //! kept in the history's `meta` table), so a restart neither loses nor repeats a kill
 //! still in the ring buffer; on a new boot it starts from the ring buffer's beginning.
+//!
+//! When the ring buffer overruns (the kernel overwrote records before they were read:
+//! EPIPE), reading goes on after the gap and the loss is counted (overruns, and the records
+//! skipped, from the gap in sequence numbers); the kills whose reports went with it are
+//! still counted from the cgroup counters (memglass-agent's `CounterWatch::reconcile`).
 
 use std::path::Path;
 use std::time::{Duration, SystemTime};
 
+use memglass_agent::collector::KmsgLosses;
 use memglass_agent::oom::KernelOom;
 use memglass_analyse::oom::explain_oom;
 use memglass_identify::Directory;
@@ -16,6 +22,10 @@ use memglass_kernel::kmsg::{OomAssembler, OomKill};
 
 /// A report whose last line is older than this is complete even without a closing line.
 const QUIET: Duration = Duration::from_secs(1);
+
+/// At most this many records per drain: a log written faster than it is read must not hold
+/// the collection up; the rest is read at the next one (or overrun, and counted).
+const MAX_RECORDS_PER_DRAIN: usize = 100_000;
 
 pub struct KernelLog {
     reader: KmsgReader,
@@ -27,8 +37,10 @@ pub struct KernelLog {
     newest_usec: u64,
     /// Boot time on the wall clock (for event times).
     boot: Option<SystemTime>,
-    /// Records overwritten before they were read, since the last call.
-    pub overruns: usize,
+    /// Sequence number of the newest record read.
+    last_seq: Option<u64>,
+    /// What was lost since the last [`KernelLog::take_losses`].
+    losses: KmsgLosses,
     /// The live subtree this agent's root is (`--cgroup-root`): only kills inside it are
     /// its own, with paths relative to it.
     subtree: Option<String>,
@@ -64,7 +76,8 @@ impl KernelLog {
             skip_through,
             newest_usec: 0,
             boot,
-            overruns: 0,
+            last_seq: None,
+            losses: KmsgLosses::default(),
             subtree: subtree.map(str::to_owned),
         })
     }
@@ -72,13 +85,19 @@ impl KernelLog {
     /// Every kill completed since the last call, explained.
     pub fn drain(&mut self, directory: &Directory) -> Vec<KernelOom> {
         let mut kills = Vec::new();
-        loop {
+        for _ in 0..MAX_RECORDS_PER_DRAIN {
             match self.reader.read_next() {
                 Ok(Next::Record(record)) => {
                     self.newest_usec = record.usec;
+                    // Records are numbered without gaps: a jump is what an overrun skipped.
+                    if let Some(last) = self.last_seq {
+                        let skipped = record.seq.saturating_sub(last.saturating_add(1));
+                        self.losses.records = self.losses.records.saturating_add(skipped);
+                    }
+                    self.last_seq = Some(record.seq);
                     kills.extend(record.lines().filter_map(|line| self.assembler.push(&line)));
                 }
-                Ok(Next::Overrun) => self.overruns += 1,
+                Ok(Next::Overrun) => self.losses.overruns += 1,
                 Ok(Next::Malformed(_)) => {}
                 Ok(Next::Empty) | Err(_) => break,
             }
@@ -89,7 +108,14 @@ impl KernelLog {
             .map_or(u64::MAX, |up| {
                 u64::try_from(up.as_micros()).unwrap_or(u64::MAX)
             });
-        if now_usec.saturating_sub(self.newest_usec) >= QUIET.as_micros() as u64 {
+        let quiet = |usec: u64| now_usec.saturating_sub(usec) >= QUIET.as_micros() as u64;
+        // A report with its kill is complete once its own last line is old enough, also
+        // while other messages keep coming (a flooded log).
+        let report_done = self
+            .assembler
+            .completed_at()
+            .is_some_and(|t| t.boot_usec.is_none_or(quiet));
+        if report_done || quiet(self.newest_usec) {
             kills.extend(self.assembler.flush_completed());
         }
         kills
@@ -104,6 +130,11 @@ impl KernelLog {
             })
             .map(|kill| self.convert(kill, directory))
             .collect()
+    }
+
+    /// Overruns and records lost since the last call.
+    pub fn take_losses(&mut self) -> KmsgLosses {
+        std::mem::take(&mut self.losses)
     }
 
     fn convert(&self, kill: OomKill, directory: &Directory) -> KernelOom {
