@@ -38,7 +38,7 @@ pub struct Target {
     pub run: fn(&[u8]),
 }
 
-/// The results as a table: parser, inputs, panics, hangs, max time per input, inputs/s.
+/// The results as a table: parser, inputs, panics, hangs, max CPU time per input, inputs/s.
 pub fn table(rows: &[(&Target, run::Outcome)]) -> String {
     let mut out = String::new();
     let _ = writeln!(

@@ -6,6 +6,7 @@
 //! ```
 //!
 //! Targets run `--jobs` at a time (default: one per CPU), each on its own thread.
+//! `--hang-ms` is the CPU time one input may use (default 1,000 ms).
 //!
 //! Exit status 1 when any input panicked or hung (the inputs are saved under `--out`),
 //! 2 on a usage error.

@@ -2,10 +2,13 @@
 //!
 //! The worker makes each input, notes when it started, and calls the parser under
 //! `catch_unwind`. A panic saves the input to `<out>/<target>-panic-<n>.bin` and the run
-//! goes on (so the count is the number of panicking inputs). The calling thread watches
-//! the clock: an input still running after the hang budget is saved as
-//! `<target>-hang.bin` and the target is abandoned (its thread cannot be stopped; the
-//! process exit ends it).
+//! goes on (so the count is the number of panicking inputs).
+//!
+//! Time per input is the worker thread's CPU time, so a busy shared machine does not
+//! inflate it. An input that used more CPU than the hang budget is a hang, saved as
+//! `<target>-slow-<n>.bin`. The calling thread also watches the wall clock: an input still
+//! running after ten budgets (at least 10 s) never ends, is saved as `<target>-hang.bin`,
+//! and the target is abandoned (its thread cannot be stopped; the process exit ends it).
 
 use std::panic::{self, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
@@ -23,7 +26,7 @@ pub struct Options {
     pub inputs: u64,
     /// Seed of the generator (mixed with the target's name).
     pub seed: u64,
-    /// An input running longer than this is a hang.
+    /// An input using more CPU time than this is a hang.
     pub hang_after: Duration,
     /// Where failing inputs are saved.
     pub out: PathBuf,
@@ -36,9 +39,9 @@ pub struct Outcome {
     pub inputs: u64,
     /// Inputs that panicked.
     pub panics: u64,
-    /// Inputs that ran past the hang budget (0 or 1: the target stops at the first).
+    /// Inputs that ran past the hang budget.
     pub hangs: u64,
-    /// The longest any input took.
+    /// The most CPU time any input took.
     pub max_time: Duration,
     /// The size of that input.
     pub max_time_len: usize,
@@ -113,7 +116,7 @@ pub fn run(target: &'static Target, seeds: Arc<Vec<Vec<u8>>>, opts: &Options) ->
             .base
             .elapsed()
             .saturating_sub(Duration::from_nanos(started));
-        if running > opts.hang_after {
+        if running > (opts.hang_after * 10).max(Duration::from_secs(10)) {
             let input = shared.current.lock().map(|i| i.clone()).unwrap_or_default();
             let path = save(&opts.out, &format!("{}-hang.bin", target.name), &input);
             return Outcome {
@@ -172,8 +175,9 @@ fn work(target: &Target, seeds: &[Vec<u8>], opts: &Options, shared: &Shared) -> 
             u64::try_from(began.as_nanos()).unwrap_or(u64::MAX).max(1),
             Ordering::Release,
         );
+        let cpu = thread_cpu_time();
         let result = panic::catch_unwind(AssertUnwindSafe(|| (target.run)(&input)));
-        let took = shared.base.elapsed().saturating_sub(began);
+        let took = thread_cpu_time().saturating_sub(cpu);
         shared.started.store(0, Ordering::Release);
         outcome.inputs += 1;
         shared.count.store(outcome.inputs, Ordering::Release);
@@ -181,6 +185,16 @@ fn work(target: &Target, seeds: &[Vec<u8>], opts: &Options, shared: &Shared) -> 
         if took > outcome.max_time {
             outcome.max_time = took;
             outcome.max_time_len = input.len();
+        }
+        if took > opts.hang_after {
+            outcome.hangs += 1;
+            if outcome.hangs <= SAVED_PANICS {
+                let name = format!("{}-slow-{}.bin", target.name, outcome.hangs);
+                let path = save(&opts.out, &name, &input);
+                outcome
+                    .failures
+                    .push((path, format!("used {took:?} of CPU")));
+            }
         }
         if result.is_err() {
             outcome.panics += 1;
@@ -193,6 +207,15 @@ fn work(target: &Target, seeds: &[Vec<u8>], opts: &Options, shared: &Shared) -> 
     }
     shared.done.store(true, Ordering::Release);
     outcome
+}
+
+/// CPU time this thread has used.
+fn thread_cpu_time() -> Duration {
+    let time = rustix::time::clock_gettime(rustix::time::ClockId::ThreadCPUTime);
+    Duration::new(
+        u64::try_from(time.tv_sec).unwrap_or(0),
+        u32::try_from(time.tv_nsec).unwrap_or(0),
+    )
 }
 
 fn save(dir: &Path, name: &str, input: &[u8]) -> PathBuf {
