@@ -1,7 +1,8 @@
 //! The JSON API under `/api/v1` (docs/api.md). Versioned: fields are added, never renamed.
 //! Errors are `{"error": {"status": N, "message": "…"}}` with the same HTTP status.
 
-mod params;
+#[doc(hidden)]
+pub mod params;
 mod reclaim;
 mod views;
 

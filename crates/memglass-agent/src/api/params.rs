@@ -1,4 +1,7 @@
 //! Query parameters: time ranges, cgroup paths, limits. Bad values are 400s that say why.
+//!
+//! Public (hidden from the docs) so that `memglass-fuzz` can feed them arbitrary query
+//! strings; the handlers in [`super`] are their only other callers.
 
 use std::collections::HashMap;
 use std::time::{Duration, SystemTime};
@@ -18,14 +21,28 @@ const MAX_SPAN: i64 = 366 * 86_400;
 /// and the resolution to read (`resolution=raw|1m`, else chosen from the span).
 #[derive(Debug, Clone, Copy)]
 pub struct TimeRange {
+    /// First second of the range (Unix seconds).
     pub from: i64,
+    /// Last second of the range (Unix seconds).
     pub to: i64,
+    /// Raw samples or one-minute averages.
     pub resolution: Resolution,
 }
 
 impl TimeRange {
+    /// The range a request asks for, now.
     pub fn parse(query: &HashMap<String, String>, shared: &Shared) -> Result<TimeRange, ApiError> {
         let now = unix_seconds(SystemTime::now());
+        TimeRange::parse_at(query, now, shared.retention.raw)
+    }
+
+    /// The range a request asks for at `now` (Unix seconds), raw samples being kept for
+    /// `raw_retention`.
+    pub fn parse_at(
+        query: &HashMap<String, String>,
+        now: i64,
+        raw_retention: Duration,
+    ) -> Result<TimeRange, ApiError> {
         let to = match query.get("to") {
             Some(text) => time(text, "to")?,
             None => now,
@@ -46,10 +63,12 @@ impl TimeRange {
         if from > to {
             return Err(ApiError::bad_request("from is after to"));
         }
-        if to - from > MAX_SPAN {
+        // Found by fuzzing (memglass-fuzz, api-query): `from=-1&to=9223372036854775807`
+        // overflowed `to - from`; from <= to here, so a saturated span is just too long.
+        if to.saturating_sub(from) > MAX_SPAN {
             return Err(ApiError::bad_request("a range may span at most 366 days"));
         }
-        let raw_kept_from = now.saturating_sub(secs(shared.retention.raw));
+        let raw_kept_from = now.saturating_sub(secs(raw_retention));
         let resolution = match query.get("resolution").map(String::as_str) {
             Some("raw") => Resolution::Raw,
             Some("1m") => Resolution::Minute,
@@ -68,6 +87,7 @@ impl TimeRange {
         })
     }
 
+    /// The range as the API answers it (`from`, `to` in RFC 3339, `resolution`).
     pub fn json(&self) -> Value {
         json!({"from": rfc3339(self.from), "to": rfc3339(self.to), "resolution": self.resolution})
     }
@@ -77,9 +97,19 @@ fn secs(d: Duration) -> i64 {
     i64::try_from(d.as_secs()).unwrap_or(i64::MAX)
 }
 
+/// 9999-12-31T23:59:59Z, the last time RFC 3339 (and the answers' `rfc3339`) can write.
+const LAST_RFC3339: i64 = 253_402_300_799;
+
 /// Unix seconds, or an RFC 3339 time.
 fn time(text: &str, name: &str) -> Result<i64, ApiError> {
     if let Ok(seconds) = text.parse::<i64>() {
+        // Found by fuzzing (memglass-fuzz, api-query): `to=17000036017000` (year 540,000)
+        // was accepted, and writing it back as RFC 3339 in the answer panicked.
+        if seconds > LAST_RFC3339 {
+            return Err(ApiError::bad_request(format!(
+                "{name} {text:?}: after the year 9999"
+            )));
+        }
         return Ok(seconds);
     }
     humantime::parse_rfc3339_weak(text)
@@ -114,5 +144,38 @@ pub fn limit(query: &HashMap<String, String>, max: u32) -> Result<u32, ApiError>
                 "limit {text:?}: expected 1 to {max}"
             ))),
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn range(query: &str) -> Result<TimeRange, ApiError> {
+        let query: HashMap<String, String> = query
+            .split('&')
+            .filter_map(|pair| pair.split_once('='))
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect();
+        TimeRange::parse_at(&query, 1_732_521_037, Duration::from_secs(86_400))
+    }
+
+    #[test]
+    fn extreme_times_are_400s_not_panics() {
+        // Found by fuzzing (memglass-fuzz, api-query); each used to panic.
+        for query in [
+            "from=-1&to=9223372036854775807",
+            "from=-9223372036854775808&to=253402300799",
+            "to=17000036017000",
+            "from=253402300800&to=253402300800",
+        ] {
+            let refused = range(query).map(|r| r.json()).err();
+            assert!(
+                refused.is_some_and(|e| e.status == axum::http::StatusCode::BAD_REQUEST),
+                "{query}"
+            );
+        }
+        let last = range("from=253402300000&to=253402300799").map(|r| r.json());
+        assert!(last.is_ok_and(|json| json["to"] == "9999-12-31T23:59:59Z"));
     }
 }

@@ -351,7 +351,8 @@ fn clock_seconds(clock: &str) -> Option<(i64, i64)> {
     let h: i64 = parts.next()?.parse().ok()?;
     let m: i64 = parts.next()?.parse().ok()?;
     let s: i64 = parts.next()?.parse().ok()?;
-    if h > 23 || m > 59 || s > 60 || !frac.bytes().all(|b| b.is_ascii_digit()) {
+    let in_range = (0..=23).contains(&h) && (0..=59).contains(&m) && (0..=60).contains(&s);
+    if !in_range || !frac.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
     let micros = format!("{frac:0<6}").get(..6)?.parse().ok()?;
@@ -525,5 +526,19 @@ mod tests {
         // Lines that carry their year are left alone.
         let iso = "2024-11-25T07:50:37+00:00 h kernel: x\n";
         assert_eq!(parse_anchored(iso, at(2020, 1, 1, 0)).1, None);
+    }
+
+    #[test]
+    fn negative_clock_fields_are_not_times() {
+        // Found by fuzzing (memglass-fuzz, saved-log): a syslog line whose hour was
+        // i64::MIN passed `h > 23` and overflowed `h * 3600`.
+        for line in [
+            "Sep 22 -9223372036854775808:22:28 mgr9 kernel: Out of memory: Kill process 4402 (mysqld)",
+            "Sep 22 -1:22:28 mgr9 kernel: x",
+            "Sep 22 01:-5:28 mgr9 kernel: x",
+            "2024-11-25T07:50:-1Z node-1 kernel: x",
+        ] {
+            assert!(parse(line, 2024).iter().all(|l| l.time.wall.is_none()), "{line}");
+        }
     }
 }
