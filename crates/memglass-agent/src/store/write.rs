@@ -17,12 +17,16 @@ type Names = (Option<String>, Option<String>, Option<String>);
 /// The collector's connection: caches series ids so a collection is one INSERT per cgroup.
 #[derive(Debug)]
 pub struct Writer {
-    store: Store,
-    series: HashMap<String, (i64, Names)>,
+    pub(super) store: Store,
+    pub(super) series: HashMap<String, (i64, Names)>,
     /// Raw samples before this minute (Unix seconds) are already averaged into `res` 1.
     downsampled_to: Option<i64>,
     /// When retention last ran.
     pruned_at: i64,
+    /// `--db-max-size`: the database and its write-ahead log stay under this (store/size.rs).
+    pub(super) max_bytes: Option<u64>,
+    /// Rows pruned to stay under `max_bytes` since this writer opened.
+    pub(super) pruned_for_size: u64,
 }
 
 impl Writer {
@@ -40,6 +44,8 @@ impl Writer {
             series: HashMap::new(),
             downsampled_to,
             pruned_at: 0,
+            max_bytes: None,
+            pruned_for_size: 0,
         };
         writer.load_series()?;
         Ok(writer)
@@ -84,6 +90,10 @@ impl Writer {
                 source,
             })?;
         let mut rows = 0;
+        // Series ids given inside this transaction: cached only once it commits. A write
+        // that fails (a full disk) is rolled back whole, and SQLite then gives the same
+        // ids to other paths, so caching them early would mix two cgroups' histories.
+        let mut added: Vec<(String, (i64, Names))> = Vec::new();
         {
             let mut new_series = tx
                 .prepare_cached(
@@ -122,7 +132,7 @@ impl Writer {
                                 |r| r.get(0),
                             )
                             .map_err(wrap(&self.store))?;
-                        self.series.insert(cgroup.path.clone(), (id, names));
+                        added.push((cgroup.path.clone(), (id, names)));
                         id
                     }
                 };
@@ -172,6 +182,7 @@ impl Writer {
             .map_err(wrap(&self.store))?;
         }
         tx.commit().map_err(wrap(&self.store))?;
+        self.series.extend(added);
         self.downsample(t)?;
         Ok(rows)
     }
