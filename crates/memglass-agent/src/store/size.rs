@@ -178,7 +178,7 @@ impl Writer {
         match step {
             Step::Samples { res, keep } => {
                 // Per series: each is a range of the primary key, never a table scan.
-                let ids: Vec<i64> = self.series.values().map(|(id, _)| *id).collect();
+                let ids = self.series_ids()?;
                 let (mut oldest, mut newest) = (i64::MAX, i64::MIN);
                 {
                     // Two statements: SQLite answers a lone min() or max() with one seek.
