@@ -401,7 +401,9 @@ async fn oom_events(State(shared): State<Arc<Shared>>, Query(query): Params) -> 
     counted(&shared);
     let mut query = query;
     // OOM events are looked back on over days: a week unless told otherwise.
-    query.entry("range".into()).or_insert_with(|| "7d".into());
+    if !query.contains_key("from") {
+        query.entry("range".into()).or_insert_with(|| "7d".into());
+    }
     let range = TimeRange::parse(&query, &shared)?;
     let limit = params::limit(&query, 500)?;
     let (from, to) = (range.from, range.to);
