@@ -239,12 +239,19 @@ fn record(
     let health = &shared.health;
     let t = report.unix_seconds();
     match writer.write(t, &report.snapshot) {
-        Ok(rows) => Health::add(&health.store_rows, rows as u64),
+        Ok(rows) => {
+            Health::add(&health.store_rows, rows as u64);
+            health.store(|s| s.failing = false);
+        }
         Err(error) => store_failed(health, &error),
     }
     if let Err(error) = writer.prune(t, &schedule.retention) {
         store_failed(health, &error);
     }
+    if let Err(error) = writer.enforce_max_bytes() {
+        store_failed(health, &error);
+    }
+    health.store(|s| s.pruned_rows = writer.pruned_rows());
     let resume = kernel
         .as_ref()
         .and_then(|reports| reports.iter().rev().find_map(|k| k.resume.clone()));
@@ -301,9 +308,16 @@ fn record(
 /// The `meta` key holding where the kernel-log reader resumes.
 pub const KMSG_RESUME: &str = "kmsg_resume";
 
+/// A history write failed: counted, and shown in /api/v1/health (`store_errors`,
+/// `database.failing`, `database.last_error`). The collection is still served.
 fn store_failed(health: &Health, error: &crate::Error) {
     Health::add(&health.store_errors, 1);
-    health.set_error(Some(error.to_string()));
+    let line = error.to_string().replace('\n', " ");
+    health.store(|s| {
+        s.failing = true;
+        s.last_error = Some((crate::shared::unix_seconds(SystemTime::now()), line.clone()));
+    });
+    health.set_error(Some(line));
 }
 
 /// CPU time of the calling thread.
@@ -330,6 +344,7 @@ pub fn simulate_history(
     let mut t = now - span;
     while t < now {
         rows += writer.write(t, snapshot)? as u64;
+        writer.enforce_max_bytes()?;
         t += step;
     }
     Ok(rows)

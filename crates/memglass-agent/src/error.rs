@@ -21,6 +21,16 @@ pub enum Error {
         /// The OS error.
         source: std::io::Error,
     },
+    /// A corrupt database could not be renamed out of the way.
+    #[error("cannot move the corrupt history database {path} aside to {to}: {source}")]
+    MoveAside {
+        /// The database file.
+        path: PathBuf,
+        /// Where it was to go.
+        to: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
     /// The listening socket could not be bound or served.
     #[error("cannot serve on {addr}: {source}")]
     Serve {

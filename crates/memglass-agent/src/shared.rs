@@ -91,6 +91,24 @@ pub struct Health {
     pub gaps: Mutex<BTreeMap<&'static str, u64>>,
     /// The last collection or store error, in one line.
     pub last_error: Mutex<Option<String>>,
+    /// The history database's own state (`database` in /api/v1/health).
+    pub store: Mutex<StoreHealth>,
+}
+
+/// How the history database is doing: what /api/v1/health shows under `database`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StoreHealth {
+    /// `--db-max-size` (bytes; `None`: no limit).
+    pub max_bytes: Option<u64>,
+    /// The last write failed (a full disk, an I/O error): the agent keeps serving from
+    /// memory and tries again at the next collection.
+    pub failing: bool,
+    /// The last store error, in one line, and when (Unix seconds).
+    pub last_error: Option<(i64, String)>,
+    /// Rows pruned to stay under `max_bytes` since start (`--simulate-history` included).
+    pub pruned_rows: u64,
+    /// A corrupt database found at start: where it was moved, and why.
+    pub moved_aside: Option<crate::store::MovedAside>,
 }
 
 impl Health {
@@ -114,6 +132,18 @@ impl Health {
     /// The latest error.
     pub fn error(&self) -> Option<String> {
         self.last_error.lock().ok().and_then(|e| e.clone())
+    }
+
+    /// Change the history database's state.
+    pub fn store(&self, change: impl FnOnce(&mut StoreHealth)) {
+        if let Ok(mut state) = self.store.lock() {
+            change(&mut state);
+        }
+    }
+
+    /// The history database's state.
+    pub fn store_health(&self) -> StoreHealth {
+        self.store.lock().map(|s| s.clone()).unwrap_or_default()
     }
 
     /// Count one collection's gaps by source.

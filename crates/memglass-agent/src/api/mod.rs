@@ -158,7 +158,7 @@ async fn health(State(shared): State<Arc<Shared>>) -> ApiResult {
         "kmsg_records_lost": Health::get(&h.kmsg_records_lost),
         "resident_bytes": Health::get(&h.resident_bytes),
         "last_error": h.error(),
-        "database": {"path": shared.db_path.display().to_string(), "bytes": db_bytes},
+        "database": database(&shared, db_bytes),
         "token_required": shared.token.is_some(),
         "kube": shared.kube.get().map(|k| {
             let k = k.health();
@@ -181,6 +181,25 @@ async fn health(State(shared): State<Arc<Shared>>) -> ApiResult {
             })
         }),
     })))
+}
+
+/// The `database` object of /api/v1/health: the file, its size and limit, and its faults.
+fn database(shared: &Shared, bytes: u64) -> serde_json::Value {
+    let store = shared.health.store_health();
+    json!({
+        "path": shared.db_path.display().to_string(),
+        "bytes": bytes,
+        "max_bytes": store.max_bytes,
+        "failing": store.failing,
+        "errors": Health::get(&shared.health.store_errors),
+        "last_error": store.last_error.as_ref().map(|(_, e)| e),
+        "last_error_at": store.last_error.as_ref().map(|(t, _)| rfc3339(*t)),
+        "pruned_rows": store.pruned_rows,
+        "moved_aside": store.moved_aside.map(|m| json!({
+            "path": m.to.display().to_string(),
+            "reason": m.reason,
+        })),
+    })
 }
 
 fn latest(shared: &Shared) -> Result<Arc<crate::Report>, ApiError> {
@@ -386,7 +405,9 @@ async fn oom_events(State(shared): State<Arc<Shared>>, Query(query): Params) -> 
     counted(&shared);
     let mut query = query;
     // OOM events are looked back on over days: a week unless told otherwise.
-    query.entry("range".into()).or_insert_with(|| "7d".into());
+    if !query.contains_key("from") {
+        query.entry("range".into()).or_insert_with(|| "7d".into());
+    }
     let range = TimeRange::parse(&query, &shared)?;
     let limit = params::limit(&query, 500)?;
     let (from, to) = (range.from, range.to);

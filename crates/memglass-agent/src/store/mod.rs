@@ -13,8 +13,15 @@
 //!
 //! The raw `memory.stat` maps are not stored: 13 integers per cgroup per collection keep
 //! the write path cheap (1,000 cgroups in one transaction).
+//!
+//! Faults (docs/reliability.md): a file that is not a database or fails `PRAGMA
+//! quick_check` at open is moved aside and replaced ([`Writer::open_or_replace`]); a
+//! failed write (a full disk) is rolled back whole and the next collection tries again;
+//! `--db-max-size` prunes the oldest samples first ([`Writer::with_max_bytes`]).
 
 mod read;
+mod recover;
+mod size;
 mod write;
 
 use std::path::Path;
@@ -24,6 +31,8 @@ use rusqlite::Connection;
 use crate::error::{Error, Result};
 
 pub use read::{HistoryPoint, NodePoint, Resolution};
+pub use recover::MovedAside;
+pub use size::MIN_MAX_BYTES;
 pub use write::Writer;
 
 const SCHEMA: &str = "
@@ -83,6 +92,10 @@ impl Store {
             source,
         };
         let conn = Connection::open(path).map_err(wrap)?;
+        // Only takes effect in a fresh file (before the first table): freed pages can then
+        // be given back to the filesystem when `--db-max-size` prunes (store/size.rs).
+        conn.pragma_update(None, "auto_vacuum", "INCREMENTAL")
+            .map_err(wrap)?;
         // WAL: readers never block the writer, and a crash loses at most the collection
         // being written. NORMAL sync is safe in WAL mode (no corruption, only the last
         // commits may be lost on power failure).

@@ -17,12 +17,21 @@ type Names = (Option<String>, Option<String>, Option<String>);
 /// The collector's connection: caches series ids so a collection is one INSERT per cgroup.
 #[derive(Debug)]
 pub struct Writer {
-    store: Store,
-    series: HashMap<String, (i64, Names)>,
+    pub(super) store: Store,
+    /// Series id and names of the cgroups of the last collection, with the number of the
+    /// write that last saw each: only those are kept, so cgroup churn (pods come and go)
+    /// does not grow the agent's memory. A cgroup that comes back is looked up again.
+    pub(super) series: HashMap<String, (i64, Names, u64)>,
+    /// Collections written (numbers the writes for the cache above).
+    writes: u64,
     /// Raw samples before this minute (Unix seconds) are already averaged into `res` 1.
     downsampled_to: Option<i64>,
     /// When retention last ran.
     pruned_at: i64,
+    /// `--db-max-size`: the database and its write-ahead log stay under this (store/size.rs).
+    pub(super) max_bytes: Option<u64>,
+    /// Rows pruned to stay under `max_bytes` since this writer opened.
+    pub(super) pruned_for_size: u64,
 }
 
 impl Writer {
@@ -35,37 +44,31 @@ impl Writer {
                 r.get(0)
             })
             .map_err(store.wrap())?;
-        let mut writer = Writer {
+        Ok(Writer {
             store,
             series: HashMap::new(),
+            writes: 0,
             downsampled_to,
             pruned_at: 0,
-        };
-        writer.load_series()?;
-        Ok(writer)
+            max_bytes: None,
+            pruned_for_size: 0,
+        })
     }
 
-    /// (Re)load the series cache from the database.
-    fn load_series(&mut self) -> Result<()> {
-        self.series.clear();
+    /// The id of every series in the database (retention and the size limit go series by
+    /// series, each a range of the primary key).
+    pub(super) fn series_ids(&self) -> Result<Vec<i64>> {
         let mut stmt = self
             .store
             .conn
-            .prepare("SELECT id, path, namespace, pod, container FROM series")
+            .prepare_cached("SELECT id FROM series")
             .map_err(self.store.wrap())?;
-        let rows = stmt
-            .query_map([], |r| {
-                Ok((
-                    r.get::<_, String>(1)?,
-                    (r.get(0)?, (r.get(2)?, r.get(3)?, r.get(4)?)),
-                ))
-            })
+        let ids = stmt
+            .query_map([], |r| r.get(0))
+            .map_err(self.store.wrap())?
+            .collect::<rusqlite::Result<Vec<i64>>>()
             .map_err(self.store.wrap())?;
-        for row in rows {
-            let (path, entry) = row.map_err(self.store.wrap())?;
-            self.series.insert(path, entry);
-        }
-        Ok(())
+        Ok(ids)
     }
 
     /// The underlying connection (for reads the collector needs, e.g. the flight recorder).
@@ -75,6 +78,8 @@ impl Writer {
 
     /// Store one collection taken at `t` (Unix seconds); returns the sample rows written.
     pub fn write(&mut self, t: i64, snapshot: &Snapshot) -> Result<usize> {
+        self.writes += 1;
+        let this_write = self.writes;
         let tx = self
             .store
             .conn
@@ -84,6 +89,10 @@ impl Writer {
                 source,
             })?;
         let mut rows = 0;
+        // Series ids given inside this transaction: cached only once it commits. A write
+        // that fails (a full disk) is rolled back whole, and SQLite then gives the same
+        // ids to other paths, so caching them early would mix two cgroups' histories.
+        let mut added: Vec<(String, (i64, Names))> = Vec::new();
         {
             let mut new_series = tx
                 .prepare_cached(
@@ -105,8 +114,11 @@ impl Writer {
                     cgroup.pod.clone(),
                     cgroup.container.clone(),
                 );
-                let id = match self.series.get(&cgroup.path) {
-                    Some((id, known)) if *known == names => *id,
+                let id = match self.series.get_mut(&cgroup.path) {
+                    Some((id, known, seen)) if *known == names => {
+                        *seen = this_write;
+                        *id
+                    }
                     _ => {
                         let id: i64 = new_series
                             .query_row(
@@ -122,7 +134,7 @@ impl Writer {
                                 |r| r.get(0),
                             )
                             .map_err(wrap(&self.store))?;
-                        self.series.insert(cgroup.path.clone(), (id, names));
+                        added.push((cgroup.path.clone(), (id, names)));
                         id
                     }
                 };
@@ -172,6 +184,12 @@ impl Writer {
             .map_err(wrap(&self.store))?;
         }
         tx.commit().map_err(wrap(&self.store))?;
+        self.series.extend(
+            added
+                .into_iter()
+                .map(|(path, (id, names))| (path, (id, names, this_write))),
+        );
+        self.series.retain(|_, (_, _, seen)| *seen == this_write);
         self.downsample(t)?;
         Ok(rows)
     }
@@ -227,11 +245,12 @@ impl Writer {
             .conn
             .unchecked_transaction()
             .map_err(wrap(&self.store))?;
+        let ids = self.series_ids()?;
         {
             let mut delete = tx
                 .prepare("DELETE FROM samples WHERE series = ?1 AND res = ?2 AND t < ?3")
                 .map_err(wrap(&self.store))?;
-            for (id, _) in self.series.values() {
+            for id in &ids {
                 delete
                     .execute(params![id, 0, raw_before])
                     .map_err(wrap(&self.store))?;
@@ -253,7 +272,6 @@ impl Writer {
             .map_err(wrap(&self.store))?;
         }
         tx.commit().map_err(wrap(&self.store))?;
-        self.load_series()?;
         let _ = self
             .store
             .conn

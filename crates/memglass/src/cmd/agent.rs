@@ -33,6 +33,11 @@ pub struct AgentArgs {
     /// $XDG_STATE_HOME/memglass/history.db or ~/.local/state/memglass/history.db].
     #[arg(long, value_name = "PATH")]
     pub db: Option<PathBuf>,
+    /// Most bytes the history (the database and its write-ahead log) may take on disk: over
+    /// it, the oldest raw samples go first, then one-minute averages; OOM events are kept
+    /// longest (at least 1Mi; e.g. 64Mi, 2GiB).
+    #[arg(long, default_value = "1Gi", value_name = "SIZE", value_parser = parse_db_size)]
+    pub db_max_size: u64,
     /// Time between collections (e.g. 10s, 1m).
     #[arg(long, default_value = "10s", value_name = "DURATION", value_parser = humantime::parse_duration)]
     pub interval: Duration,
@@ -232,10 +237,27 @@ pub fn run(sources: &SourceArgs, identity: &IdentityArgs, args: &AgentArgs) -> a
         node: node_labels(sources, identity),
         metrics: MetricFamilies::parse(&args.metrics_families)?,
     };
-    let mut writer = Writer::open(&db).with_context(|| "cannot open the history")?;
+    let now = memglass_agent::shared::unix_seconds(std::time::SystemTime::now());
+    let (writer, moved_aside) =
+        Writer::open_or_replace(&db, now).with_context(|| "cannot open the history")?;
+    if let Some(moved) = &moved_aside {
+        eprintln!(
+            "memglass: warning: history database {} is corrupt ({}): moved it aside to {} and started a new one",
+            db.display(),
+            moved.reason,
+            moved.to.display()
+        );
+    }
+    let mut writer = writer
+        .with_max_bytes(Some(args.db_max_size))
+        .with_context(|| "cannot open the history")?;
     let reader = Store::open(&db).with_context(|| "cannot open the history")?;
     let resume = reader.meta(collector::KMSG_RESUME).unwrap_or_default();
     let shared = Shared::new(reader, &config);
+    shared.health.store(|s| {
+        s.max_bytes = Some(args.db_max_size);
+        s.moved_aside = moved_aside;
+    });
     let live = LiveSource::new(sources, identity, !args.no_events)?;
     for warning in live.warnings() {
         eprintln!("memglass: warning: {warning}");
@@ -389,6 +411,21 @@ async fn shutdown_signal() {
         _ = term.recv() => {},
         _ = tokio::signal::ctrl_c() => {},
     }
+}
+
+/// `--db-max-size`: a Kubernetes quantity (64Mi, 1Gi, 500M) or with a `B` after an IEC
+/// suffix (64MiB), at least 1Mi.
+fn parse_db_size(text: &str) -> Result<u64, String> {
+    let text = text.trim();
+    let quantity = text
+        .strip_suffix("iB")
+        .map_or_else(|| text.to_owned(), |t| format!("{t}i"));
+    let bytes = memglass_kube::parse_memory(&quantity)
+        .map_err(|e| format!("expected a size like 64Mi, 1Gi or 512MiB: {e}"))?;
+    if bytes < memglass_agent::store::MIN_MAX_BYTES {
+        return Err("the history needs at least 1Mi".into());
+    }
+    Ok(bytes)
 }
 
 fn read_token(file: &Path) -> anyhow::Result<String> {
