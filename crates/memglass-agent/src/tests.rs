@@ -267,3 +267,126 @@ fn a_kill_whose_report_was_lost_is_counted_from_the_counters_once() {
         .unwrap()
         .starts_with("no kernel report"));
 }
+
+/// The recorded host with every cgroup's figures moved for collection `i` (whole pages,
+/// up and down, different per cgroup): history that seals into blocks must read back
+/// exactly as written.
+fn moved(base: &Snapshot, i: u64) -> Snapshot {
+    let mut s = base.clone();
+    for (k, c) in s.cgroups.iter_mut().enumerate() {
+        let wobble = ((i * 7919 + k as u64 * 104_729) % 17) * 4096;
+        c.memory.usage = c.memory.usage.map(|u| u + wobble + i * 8192);
+        c.memory.active_file = c.memory.active_file.map(|u| u + wobble);
+    }
+    s
+}
+
+fn kib(bytes: Option<u64>) -> Option<u64> {
+    bytes.map(|b| (b + 512) / 1024 * 1024)
+}
+
+#[test]
+fn sealed_history_reads_as_written_and_minutes_average_every_sample() {
+    let base = recorded();
+    let db = temp_db("seal");
+    let victim = base.cgroups[base.cgroups.len() / 2].path.clone();
+    let at = |i: u64| 6000 + i as i64 * 10;
+    let mut writer = Writer::open(&db).unwrap();
+    // 95 collections: three seals (30, 60, 90), five in the head.
+    for i in 0..95 {
+        writer.write(at(i), &moved(&base, i)).unwrap();
+    }
+    let reader = Store::open(&db).unwrap();
+    let expect = |i: u64| {
+        let s = moved(&base, i);
+        let c = s.cgroups.iter().find(|c| c.path == victim).unwrap().clone();
+        (kib(c.memory.usage), kib(c.memory.active_file), kib(c.memory.anon))
+    };
+    let check_raw = |reader: &Store, n: u64| {
+        let raw = reader.history(&victim, 0, 100_000, Resolution::Raw).unwrap();
+        assert_eq!(raw.len() as u64, n);
+        for (i, p) in raw.iter().enumerate() {
+            assert_eq!(p.t, at(i as u64));
+            assert_eq!((p.usage, p.active_file, p.anon), expect(i as u64), "sample {i}");
+        }
+    };
+    check_raw(&reader, 95);
+    // Minutes: the newest collection is at 6940, so 6000..=6840 are complete (sealed ones
+    // and those averaged on read alike), each the mean of its six samples.
+    let minutes = reader.history(&victim, 0, 100_000, Resolution::Minute).unwrap();
+    assert_eq!(minutes.len(), 15);
+    for (m, p) in minutes.iter().enumerate() {
+        assert_eq!(p.t, 6000 + m as i64 * 60);
+        let mean = (0..6)
+            .map(|k| expect(m as u64 * 6 + k).0.unwrap() / 1024)
+            .sum::<u64>()
+            / 6
+            * 1024;
+        assert_eq!(p.usage, Some(mean), "minute {m}");
+    }
+    // A range inside the blocks, and identity from the head.
+    let part = reader.history(&victim, at(40), at(44), Resolution::Raw).unwrap();
+    assert_eq!(part.iter().map(|p| p.t).collect::<Vec<_>>(), (40..=44).map(at).collect::<Vec<_>>());
+    assert_eq!(reader.series(&victim).unwrap().unwrap().2, at(94));
+    // Reopened, the writer finds its head and seals it on time; nothing doubles.
+    drop(writer);
+    let mut writer = Writer::open(&db).unwrap();
+    for i in 95..130 {
+        writer.write(at(i), &moved(&base, i)).unwrap();
+    }
+    check_raw(&reader, 130);
+    let minutes = reader.history(&victim, 0, 100_000, Resolution::Minute).unwrap();
+    assert_eq!(minutes.len(), 21);
+    // Retention cuts inside a block: raw from 7100, minutes from 6600.
+    let retention = Retention {
+        raw: std::time::Duration::from_secs(200),
+        minute: std::time::Duration::from_secs(700),
+        oom: std::time::Duration::from_secs(3600),
+    };
+    writer.prune(7300, &retention).unwrap();
+    let raw = reader.history(&victim, 0, 100_000, Resolution::Raw).unwrap();
+    assert_eq!(raw.first().map(|p| p.t), Some(7100));
+    assert_eq!(raw.len(), 20);
+    let minutes = reader.history(&victim, 0, 100_000, Resolution::Minute).unwrap();
+    assert_eq!(minutes.first().map(|p| p.t), Some(6600));
+    assert_eq!(minutes.last().map(|p| p.t), Some(7200));
+    let _ = std::fs::remove_dir_all(db.parent().unwrap());
+}
+
+#[test]
+fn a_history_of_rows_is_converted_to_blocks() {
+    let db = temp_db("convert");
+    std::fs::create_dir_all(db.parent().unwrap()).unwrap();
+    {
+        // The earlier format, as memglass wrote it before blocks.
+        let conn = rusqlite::Connection::open(&db).unwrap();
+        conn.execute_batch(
+            "CREATE TABLE series (id INTEGER PRIMARY KEY, path TEXT NOT NULL UNIQUE, kind TEXT NOT NULL,
+               pod_uid TEXT, namespace TEXT, pod TEXT, container TEXT, first_seen INTEGER NOT NULL, last_seen INTEGER NOT NULL);
+             CREATE TABLE samples (series INTEGER NOT NULL, res INTEGER NOT NULL, t INTEGER NOT NULL,
+               usage INTEGER, lim INTEGER, anon INTEGER, active_anon INTEGER, inactive_anon INTEGER,
+               file INTEGER, active_file INTEGER, inactive_file INTEGER, shmem INTEGER,
+               file_dirty INTEGER, kernel INTEGER, oom_kill INTEGER,
+               PRIMARY KEY (series, res, t)) WITHOUT ROWID;
+             INSERT INTO series VALUES (1, '/a', 'cgroup', NULL, NULL, NULL, NULL, 0, 120);
+             INSERT INTO samples VALUES (1, 0, 0, 100, NULL, 40, 1, 2, 3, 4, 5, 6, 7, 8, 0);
+             INSERT INTO samples VALUES (1, 0, 60, 104, NULL, 44, 1, 2, 3, 4, 5, 6, 7, 8, 1);
+             INSERT INTO samples VALUES (1, 1, 0, 100, NULL, 40, 1, 2, 3, 4, 5, 6, 7, 8, 0);",
+        )
+        .unwrap();
+    }
+    let writer = Writer::open(&db).unwrap();
+    let raw = writer.store().history("/a", 0, 1000, Resolution::Raw).unwrap();
+    assert_eq!(raw.iter().map(|p| (p.t, p.usage)).collect::<Vec<_>>(), [(0, Some(100 * 1024)), (60, Some(104 * 1024))]);
+    assert_eq!(raw[1].oom_kill, Some(1));
+    assert_eq!(raw[0].limit, None);
+    let minutes = writer.store().history("/a", 0, 1000, Resolution::Minute).unwrap();
+    assert_eq!(minutes[0].anon, Some(40 * 1024));
+    let gone: i64 = writer
+        .store()
+        .conn
+        .query_row("SELECT count(*) FROM sqlite_master WHERE name = 'samples'", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(gone, 0);
+    let _ = std::fs::remove_dir_all(db.parent().unwrap());
+}

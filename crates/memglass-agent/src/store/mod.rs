@@ -4,23 +4,32 @@
 //! Tables (documented for people reading the file with `sqlite3`):
 //! - `series`: one row per cgroup path ever seen, with its identity frozen at capture time
 //!   (kind, pod UID, namespace, pod, container), first and last seen.
-//! - `samples`: `(series, res, t)` → the figures the dashboard charts, in KiB (rounded). `res` 0
-//!   is one row per collection, `res` 1 one-minute averages. Derived figures (working
-//!   sets) are recomputed on read from the stored parts, as the analyse stage does.
-//! - `node_samples`: the node breakdown, same resolutions.
+//! - `head`: the newest collections, one row per cgroup and collection, keyed by time first
+//!   so that a collection appends to the end of the table (a few pages of the log, not one
+//!   page per cgroup). The figures the dashboard charts, in KiB (rounded).
+//! - `blocks`: everything older, sealed from the head every [`SEAL_COLLECTIONS`]
+//!   collections: per series and resolution (`res` 0: every collection, 1: one-minute
+//!   averages), runs of up to a few hundred samples in one compressed blob (block.rs:
+//!   columns of differences, DEFLATE). About a byte per cgroup and collection instead of
+//!   the ~60 of a row (docs/benchmarks.md). One-minute averages are made when a minute is
+//!   complete; until it is sealed a complete minute is averaged on read. Derived figures
+//!   (working sets) are recomputed on read from the stored parts, as the analyse stage does.
+//! - `node_samples`: the node breakdown, one row per collection and per minute.
 //! - `oom_events`: one row per OOM kill, its JSON, and the flight recorder: the victim's
 //!   samples of the minutes before the kill.
 //!
-//! The raw `memory.stat` maps are not stored: 13 integers per cgroup per collection keep
-//! the write path cheap (1,000 cgroups in one transaction).
+//! The raw `memory.stat` maps are not stored: 12 figures per cgroup per collection.
 //!
 //! Faults (docs/reliability.md): a file that is not a database or fails `PRAGMA
 //! quick_check` at open is moved aside and replaced ([`Writer::open_or_replace`]); a
 //! failed write (a full disk) is rolled back whole and the next collection tries again;
-//! `--db-max-size` prunes the oldest samples first ([`Writer::with_max_bytes`]).
+//! `--db-max-size` prunes the oldest samples first ([`Writer::with_max_bytes`]). A history
+//! of the earlier row-per-sample format (a `samples` table) is converted at open.
 
+mod block;
 mod read;
 mod recover;
+mod seal;
 mod size;
 mod write;
 
@@ -33,6 +42,7 @@ use crate::error::{Error, Result};
 pub use read::{HistoryPoint, NodePoint, Resolution};
 pub use recover::MovedAside;
 pub use size::MIN_MAX_BYTES;
+pub use seal::SEAL_COLLECTIONS;
 pub use write::Writer;
 
 const SCHEMA: &str = "
@@ -45,14 +55,22 @@ CREATE TABLE IF NOT EXISTS series (
     first_seen INTEGER NOT NULL,
     last_seen INTEGER NOT NULL
 );
-CREATE TABLE IF NOT EXISTS samples (
-    series INTEGER NOT NULL,
-    res INTEGER NOT NULL,
+CREATE TABLE IF NOT EXISTS head (
     t INTEGER NOT NULL,
+    series INTEGER NOT NULL,
     usage INTEGER, lim INTEGER, anon INTEGER, active_anon INTEGER, inactive_anon INTEGER,
     file INTEGER, active_file INTEGER, inactive_file INTEGER, shmem INTEGER,
     file_dirty INTEGER, kernel INTEGER, oom_kill INTEGER,
-    PRIMARY KEY (series, res, t)
+    PRIMARY KEY (t, series)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS blocks (
+    series INTEGER NOT NULL,
+    res INTEGER NOT NULL,
+    t0 INTEGER NOT NULL,
+    t1 INTEGER NOT NULL,
+    n INTEGER NOT NULL,
+    data BLOB NOT NULL,
+    PRIMARY KEY (series, res, t0)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS node_samples (
     res INTEGER NOT NULL,
@@ -74,7 +92,7 @@ CREATE INDEX IF NOT EXISTS oom_events_t ON oom_events (t);
 /// A connection to the history database.
 #[derive(Debug)]
 pub struct Store {
-    conn: Connection,
+    pub(crate) conn: Connection,
     path: std::path::PathBuf,
 }
 
@@ -106,6 +124,20 @@ impl Store {
         conn.busy_timeout(std::time::Duration::from_secs(5))
             .map_err(wrap)?;
         conn.execute_batch(SCHEMA).map_err(wrap)?;
+        Ok(Store {
+            conn,
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// Open an existing database read-only, as it is (no schema, no pragma written; closing
+    /// it never checkpoints the log): for tools and tests that inspect a file.
+    pub fn open_read_only(path: &Path) -> Result<Store> {
+        let conn = Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .map_err(|source| Error::Store {
+                path: path.to_path_buf(),
+                source,
+            })?;
         Ok(Store {
             conn,
             path: path.to_path_buf(),

@@ -2,6 +2,7 @@
 
 use rusqlite::{params, OptionalExtension, Row};
 
+use super::block::{self, minute_of, Sample, FIGURES};
 use super::Store;
 use crate::error::Result;
 use crate::oom::OomEvent;
@@ -93,35 +94,60 @@ fn count(row: &Row<'_>, index: usize) -> rusqlite::Result<Option<u64>> {
         .map(|v| u64::try_from(v).unwrap_or(0)))
 }
 
-fn history_point(row: &Row<'_>) -> rusqlite::Result<HistoryPoint> {
-    let mut p = HistoryPoint {
-        t: row.get(0)?,
-        usage: u(row, 1)?,
-        limit: u(row, 2)?,
-        anon: u(row, 3)?,
-        active_anon: u(row, 4)?,
-        inactive_anon: u(row, 5)?,
-        file: u(row, 6)?,
-        active_file: u(row, 7)?,
-        inactive_file: u(row, 8)?,
-        shmem: u(row, 9)?,
-        file_dirty: u(row, 10)?,
-        kernel: u(row, 11)?,
-        oom_kill: count(row, 12)?,
-        working_set: None,
-        working_set_kubelet: None,
-    };
-    p.working_set = match (p.inactive_anon, p.active_anon, p.active_file) {
-        (Some(a), Some(b), Some(c)) => Some(a.saturating_add(b).saturating_add(c)),
-        _ => None,
-    };
-    p.working_set_kubelet = p.usage.map(|usage| {
-        memglass_analyse::node::working_set_kubelet(usage, p.inactive_file.unwrap_or(0))
-    });
-    Ok(p)
+impl From<Sample> for HistoryPoint {
+    fn from(s: Sample) -> HistoryPoint {
+        let bytes = |i: usize| s.v[i].map(|kib| kib.saturating_mul(1024));
+        let mut p = HistoryPoint {
+            t: s.t,
+            usage: bytes(0),
+            limit: bytes(1),
+            anon: bytes(2),
+            active_anon: bytes(3),
+            inactive_anon: bytes(4),
+            file: bytes(5),
+            active_file: bytes(6),
+            inactive_file: bytes(7),
+            shmem: bytes(8),
+            file_dirty: bytes(9),
+            kernel: bytes(10),
+            oom_kill: s.v[11],
+            working_set: None,
+            working_set_kubelet: None,
+        };
+        p.working_set = match (p.inactive_anon, p.active_anon, p.active_file) {
+            (Some(a), Some(b), Some(c)) => Some(a.saturating_add(b).saturating_add(c)),
+            _ => None,
+        };
+        p.working_set_kubelet = p.usage.map(|usage| {
+            memglass_analyse::node::working_set_kubelet(usage, p.inactive_file.unwrap_or(0))
+        });
+        p
+    }
 }
 
-const HISTORY_COLUMNS: &str = "t, usage, lim, anon, active_anon, inactive_anon, file, active_file, inactive_file, shmem, file_dirty, kernel, oom_kill";
+/// A head row's figures (columns 1..=12 after `t`).
+fn head_sample(row: &Row<'_>) -> rusqlite::Result<Sample> {
+    let mut v = [None; FIGURES];
+    for (i, slot) in v.iter_mut().enumerate() {
+        *slot = row
+            .get::<_, Option<i64>>(i + 1)?
+            .map(|x| u64::try_from(x).unwrap_or(0));
+    }
+    Ok(Sample { t: row.get(0)?, v })
+}
+
+/// Sort by time; of two samples at the same second the later written (last) wins.
+fn sorted(mut samples: Vec<Sample>) -> Vec<Sample> {
+    samples.sort_by_key(|s| s.t);
+    let mut out: Vec<Sample> = Vec::with_capacity(samples.len());
+    for s in samples {
+        match out.last_mut() {
+            Some(last) if last.t == s.t => *last = s,
+            _ => out.push(s),
+        }
+    }
+    out
+}
 
 impl Store {
     /// Samples of the cgroup at `path` with `from <= t <= to`, oldest first.
@@ -132,17 +158,128 @@ impl Store {
         to: i64,
         resolution: Resolution,
     ) -> Result<Vec<HistoryPoint>> {
-        let sql = format!(
-            "SELECT {HISTORY_COLUMNS} FROM samples
-             WHERE series = (SELECT id FROM series WHERE path = ?1) AND res = ?2 AND t >= ?3 AND t <= ?4
-             ORDER BY t"
-        );
-        let mut stmt = self.conn.prepare_cached(&sql).map_err(self.wrap())?;
+        let Some(id) = self.series_id(path)? else {
+            return Ok(Vec::new());
+        };
+        let samples = match resolution {
+            Resolution::Raw => self.raw_samples(id, from, to)?,
+            Resolution::Minute => self.minute_samples(id, from, to)?,
+        };
+        Ok(samples.into_iter().map(HistoryPoint::from).collect())
+    }
+
+    fn series_id(&self, path: &str) -> Result<Option<i64>> {
+        self.conn
+            .prepare_cached("SELECT id FROM series WHERE path = ?1")
+            .and_then(|mut s| s.query_row([path], |r| r.get(0)).optional())
+            .map_err(self.wrap())
+    }
+
+    /// Time of the newest collection (of the node, written with every collection).
+    pub(super) fn newest_collection(&self) -> Result<Option<i64>> {
+        self.conn
+            .query_row(
+                "SELECT max(t) FROM node_samples WHERE res = 0",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(self.wrap())
+    }
+
+    /// Collections in the head and the newest of them.
+    pub(super) fn head_collections(&self) -> Result<(u64, Option<i64>)> {
+        self.conn
+            .query_row(
+                "SELECT count(*), max(t) FROM node_samples
+                 WHERE res = 0 AND t >= (SELECT min(t) FROM head)",
+                [],
+                |r| Ok((r.get::<_, i64>(0)?, r.get(1)?)),
+            )
+            .map(|(n, newest)| (u64::try_from(n).unwrap_or(0), newest))
+            .map_err(self.wrap())
+    }
+
+    /// The head's samples of series `id` with `from <= t <= to`: one seek per collection
+    /// (the head is keyed by time, then series).
+    pub(super) fn head_samples(&self, id: i64, from: i64, to: i64) -> Result<Vec<Sample>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT h.t, h.usage, h.lim, h.anon, h.active_anon, h.inactive_anon, h.file,
+                   h.active_file, h.inactive_file, h.shmem, h.file_dirty, h.kernel, h.oom_kill
+                 FROM node_samples n JOIN head h ON h.t = n.t AND h.series = ?1
+                 WHERE n.res = 0 AND n.t >= max(?2, (SELECT min(t) FROM head)) AND n.t <= ?3
+                 ORDER BY n.t",
+            )
+            .map_err(self.wrap())?;
         let rows = stmt
-            .query_map(params![path, resolution.code(), from, to], history_point)
+            .query_map(params![id, from, to], head_sample)
             .map_err(self.wrap())?;
         rows.collect::<rusqlite::Result<Vec<_>>>()
             .map_err(self.wrap())
+    }
+
+    /// Samples of the blocks of series `id` at resolution `res` with `from <= t <= to`. A
+    /// block that does not decode is skipped (its stretch of history is missing, no figure
+    /// is wrong).
+    pub(super) fn block_samples(&self, id: i64, res: i64, from: i64, to: i64) -> Result<Vec<Sample>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT data FROM blocks WHERE series = ?1 AND res = ?2 AND t0 <= ?4 AND t1 >= ?3
+                 ORDER BY t0",
+            )
+            .map_err(self.wrap())?;
+        let blobs = stmt
+            .query_map(params![id, res, from, to], |r| r.get::<_, Vec<u8>>(0))
+            .map_err(self.wrap())?;
+        let mut out = Vec::new();
+        for blob in blobs {
+            let blob = blob.map_err(self.wrap())?;
+            if let Ok(samples) = block::decode(&blob) {
+                out.extend(samples.into_iter().filter(|s| s.t >= from && s.t <= to));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Every collection's samples of series `id` with `from <= t <= to`, oldest first.
+    pub(super) fn raw_samples(&self, id: i64, from: i64, to: i64) -> Result<Vec<Sample>> {
+        let mut samples = self.block_samples(id, 0, from, to)?;
+        samples.extend(self.head_samples(id, from, to)?);
+        Ok(sorted(samples))
+    }
+
+    /// End of the newest block of series `id` at resolution `res`.
+    pub(super) fn last_block_end(&self, id: i64, res: i64) -> Result<Option<i64>> {
+        self.conn
+            .prepare_cached(
+                "SELECT t1 FROM blocks WHERE series = ?1 AND res = ?2 ORDER BY t0 DESC LIMIT 1",
+            )
+            .and_then(|mut s| s.query_row(params![id, res], |r| r.get(0)).optional())
+            .map_err(self.wrap())
+    }
+
+    /// One-minute averages of series `id` with `from <= t <= to`: the stored ones, then
+    /// the minutes complete since (the newest collection is past them) averaged now from
+    /// the samples, as sealing will store them.
+    pub(super) fn minute_samples(&self, id: i64, from: i64, to: i64) -> Result<Vec<Sample>> {
+        let mut samples = self.block_samples(id, 1, from, to)?;
+        let pending_from = self.last_block_end(id, 1)?.map_or(i64::MIN, |t| t.saturating_add(60));
+        let complete_before = self
+            .newest_collection()?
+            .map_or(i64::MIN, minute_of);
+        let first = pending_from.max(minute_of(from));
+        let last = complete_before.saturating_sub(1).min(to.saturating_add(59));
+        if first <= last {
+            let raw = self.raw_samples(id, first, last)?;
+            samples.extend(
+                block::minute_averages(&raw)
+                    .into_iter()
+                    .filter(|m| m.t >= from && m.t <= to),
+            );
+        }
+        Ok(sorted(samples))
     }
 
     /// Node samples with `from <= t <= to`, oldest first.
@@ -179,14 +316,24 @@ impl Store {
 
     /// Whether the history knows `path`, and its identity: (kind, first_seen, last_seen).
     pub fn series(&self, path: &str) -> Result<Option<(String, i64, i64)>> {
-        self.conn
+        let found: Option<(i64, String, i64, i64)> = self
+            .conn
             .query_row(
-                "SELECT kind, first_seen, last_seen FROM series WHERE path = ?1",
+                "SELECT id, kind, first_seen, last_seen FROM series WHERE path = ?1",
                 [path],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
             )
             .optional()
-            .map_err(self.wrap())
+            .map_err(self.wrap())?;
+        let Some((id, kind, first_seen, last_seen)) = found else {
+            return Ok(None);
+        };
+        // Seen since the head was last sealed?
+        let in_head = self
+            .head_samples(id, last_seen, i64::MAX)?
+            .last()
+            .map_or(last_seen, |s| s.t);
+        Ok(Some((kind, first_seen, last_seen.max(in_head))))
     }
 
     /// OOM events with `from <= t <= to`, newest first, without their flight recorders.
@@ -247,38 +394,62 @@ impl Store {
     ) -> Result<Vec<memglass_analyse::diagnose::History>> {
         let mut stmt = self
             .conn
-            .prepare_cached(
-                "SELECT series.path, samples.t, samples.usage, samples.inactive_file
-                 FROM samples JOIN series ON series.id = samples.series
-                 WHERE samples.res = 0 AND samples.t >= ?1 AND samples.t <= ?2
-                 ORDER BY series.path, samples.t",
-            )
+            .prepare_cached("SELECT id, path FROM series ORDER BY path")
             .map_err(self.wrap())?;
-        let rows = stmt
-            .query_map(params![from, to], |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, i64>(1)?,
-                    u(r, 2)?,
-                    u(r, 3)?,
-                ))
-            })
+        let series = stmt
+            .query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))
+            .map_err(self.wrap())?
+            .collect::<rusqlite::Result<Vec<_>>>()
             .map_err(self.wrap())?;
-        let mut out: Vec<memglass_analyse::diagnose::History> = Vec::new();
-        for row in rows {
-            let (path, t, usage, inactive_file) = row.map_err(self.wrap())?;
-            let Some(usage) = usage.filter(|_| paths.contains(path.as_str())) else {
+        let mut out = Vec::new();
+        for (id, path) in series {
+            if !paths.contains(path.as_str()) {
                 continue;
-            };
-            let ws = memglass_analyse::node::working_set_kubelet(usage, inactive_file.unwrap_or(0));
-            match out.last_mut() {
-                Some(last) if last.cgroup == path => last.points.push((t, ws)),
-                _ => out.push(memglass_analyse::diagnose::History {
+            }
+            let points: Vec<(i64, u64)> = self
+                .raw_samples(id, from, to)?
+                .into_iter()
+                .filter_map(|s| {
+                    let usage = s.v[0]?.saturating_mul(1024);
+                    let inactive_file = s.v[7].unwrap_or(0).saturating_mul(1024);
+                    Some((
+                        s.t,
+                        memglass_analyse::node::working_set_kubelet(usage, inactive_file),
+                    ))
+                })
+                .collect();
+            if !points.is_empty() {
+                out.push(memglass_analyse::diagnose::History {
                     cgroup: path,
-                    points: vec![(t, ws)],
-                }),
+                    points,
+                });
             }
         }
         Ok(out)
+    }
+
+    /// Every stored sample as (cgroup path, resolution 0 or 1, time), the minutes complete
+    /// but not yet sealed included: what a reader can get back (tests: nothing committed
+    /// is lost across `kill -9`).
+    pub fn sample_keys(&self) -> Result<std::collections::HashSet<(String, i64, i64)>> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT id, path FROM series")
+            .map_err(self.wrap())?;
+        let series = stmt
+            .query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))
+            .map_err(self.wrap())?
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(self.wrap())?;
+        let mut keys = std::collections::HashSet::new();
+        for (id, path) in series {
+            for s in self.raw_samples(id, i64::MIN, i64::MAX)? {
+                keys.insert((path.clone(), 0, s.t));
+            }
+            for s in self.minute_samples(id, i64::MIN, i64::MAX)? {
+                keys.insert((path.clone(), 1, s.t));
+            }
+        }
+        Ok(keys)
     }
 }

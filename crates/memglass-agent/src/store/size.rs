@@ -2,7 +2,7 @@
 //! a size. When the database's live pages come near it, the oldest history goes first, in
 //! this order, a tenth of what is left of each kind at a time:
 //!
-//! 1. raw samples, down to the last hour;
+//! 1. raw samples, down to the last hour (blocks are cut at the line);
 //! 2. one-minute averages, down to the last day;
 //! 3. raw samples, down to the last ten minutes;
 //! 4. one-minute averages, all but the last;
@@ -16,10 +16,10 @@
 //! temporary space again).
 //!
 //! The write-ahead log is checkpointed (and truncated) at an eighth of the size, between 128
-//! KiB and 4 MiB. It grows past that by the transactions that crossed it: a collection
-//! (and its one-minute average) touches a page of every cgroup's samples (the rows of one
-//! cgroup are kept together), so the database's live pages are kept under the size minus
-//! that share and two pages per series (or what the log holds now, if more).
+//! KiB and 4 MiB. It grows past that by the transactions that crossed it: a seal of the
+//! head rewrites the newest block of every cgroup, so the database's live pages are kept
+//! under the size minus that share and two pages per series (or what the log holds now, if
+//! more).
 
 use rusqlite::params;
 
@@ -114,6 +114,9 @@ impl Writer {
         let (mut used, _) = self.used_and_file_bytes()?;
         let mut deleted = 0;
         if used > limit {
+            // The head's collections first, so that only blocks (and their minutes,
+            // averaged) are cut.
+            self.seal()?;
             let target = limit / 10 * 9;
             for step in STEPS {
                 while used > target {
@@ -167,7 +170,7 @@ impl Writer {
     }
 
     /// Delete the oldest tenth (at least a minute) of what `step` may delete, in one
-    /// transaction; returns the rows deleted (0: nothing left for this step).
+    /// transaction; returns the samples deleted (0: nothing left for this step).
     fn delete_oldest(&self, step: Step) -> Result<u64> {
         let tx = self
             .store
@@ -177,43 +180,17 @@ impl Writer {
         let mut deleted = 0;
         match step {
             Step::Samples { res, keep } => {
-                // Per series: each is a range of the primary key, never a table scan.
-                let ids = self.series_ids()?;
-                let (mut oldest, mut newest) = (i64::MAX, i64::MIN);
-                {
-                    // Two statements: SQLite answers a lone min() or max() with one seek.
-                    let mut first = tx
-                        .prepare_cached("SELECT min(t) FROM samples WHERE series = ?1 AND res = ?2")
-                        .map_err(self.store.wrap())?;
-                    let mut last = tx
-                        .prepare_cached("SELECT max(t) FROM samples WHERE series = ?1 AND res = ?2")
-                        .map_err(self.store.wrap())?;
-                    for id in &ids {
-                        let lo: Option<i64> = first
-                            .query_row(params![id, res], |r| r.get(0))
-                            .map_err(self.store.wrap())?;
-                        let hi: Option<i64> = last
-                            .query_row(params![id, res], |r| r.get(0))
-                            .map_err(self.store.wrap())?;
-                        if let (Some(lo), Some(hi)) = (lo, hi) {
-                            oldest = oldest.min(lo);
-                            newest = newest.max(hi);
-                        }
-                    }
-                }
+                let (Some(oldest), Some(newest)) =
+                    (self.oldest_sample(res)?, self.store.newest_collection()?)
+                else {
+                    return Ok(0);
+                };
                 let floor = newest.saturating_sub(keep);
                 if oldest >= floor {
                     return Ok(0);
                 }
                 let before = (oldest + ((floor - oldest) / 10).max(60)).min(floor);
-                let mut delete = tx
-                    .prepare_cached("DELETE FROM samples WHERE series = ?1 AND res = ?2 AND t < ?3")
-                    .map_err(self.store.wrap())?;
-                for id in &ids {
-                    deleted += delete
-                        .execute(params![id, res, before])
-                        .map_err(self.store.wrap())? as u64;
-                }
+                deleted += self.trim(&tx, res, before)?;
                 deleted += tx
                     .execute(
                         "DELETE FROM node_samples WHERE res = ?1 AND t < ?2",

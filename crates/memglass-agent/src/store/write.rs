@@ -1,4 +1,5 @@
-//! The write path: one transaction per collection, one-minute downsampling, retention.
+//! The write path: one transaction per collection into the head, the node's one-minute
+//! averages, retention.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -24,8 +25,11 @@ pub struct Writer {
     pub(super) series: HashMap<String, (i64, Names, u64)>,
     /// Collections written (numbers the writes for the cache above).
     writes: u64,
-    /// Raw samples before this minute (Unix seconds) are already averaged into `res` 1.
+    /// Node samples before this minute (Unix seconds) are already averaged into `res` 1.
     downsampled_to: Option<i64>,
+    /// Collections in the head, and the time of the newest (sealed into blocks every
+    /// [`super::SEAL_COLLECTIONS`]).
+    pub(super) head: (u64, Option<i64>),
     /// When retention last ran.
     pruned_at: i64,
     /// `--db-max-size`: the database and its write-ahead log stay under this (store/size.rs).
@@ -38,17 +42,22 @@ impl Writer {
     /// Open the database for writing.
     pub fn open(path: &Path) -> Result<Writer> {
         let store = Store::open(path)?;
+        super::seal::convert_rows(&store)?;
         let downsampled_to: Option<i64> = store
             .conn
-            .query_row("SELECT max(t) + 60 FROM samples WHERE res = 1", [], |r| {
-                r.get(0)
-            })
+            .query_row(
+                "SELECT max(t) + 60 FROM node_samples WHERE res = 1",
+                [],
+                |r| r.get(0),
+            )
             .map_err(store.wrap())?;
+        let head = store.head_collections()?;
         Ok(Writer {
             store,
             series: HashMap::new(),
             writes: 0,
             downsampled_to,
+            head,
             pruned_at: 0,
             max_bytes: None,
             pruned_for_size: 0,
@@ -76,7 +85,8 @@ impl Writer {
         &self.store
     }
 
-    /// Store one collection taken at `t` (Unix seconds); returns the sample rows written.
+    /// Store one collection taken at `t` (Unix seconds) in the head, sealing the head into
+    /// blocks when it is full; returns the cgroups written.
     pub fn write(&mut self, t: i64, snapshot: &Snapshot) -> Result<usize> {
         self.writes += 1;
         let this_write = self.writes;
@@ -105,7 +115,7 @@ impl Writer {
                 .map_err(wrap(&self.store))?;
             let mut sample = tx
                 .prepare_cached(
-                    "INSERT OR REPLACE INTO samples VALUES (?1, 0, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+                    "INSERT OR REPLACE INTO head VALUES (?2, ?1, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
                 )
                 .map_err(wrap(&self.store))?;
             for cgroup in &snapshot.cgroups {
@@ -176,12 +186,8 @@ impl Writer {
                 ])
             })
             .map_err(wrap(&self.store))?;
-            // last_seen of series whose names did not change is refreshed in bulk.
-            tx.execute(
-                "UPDATE series SET last_seen = ?1 WHERE id IN (SELECT series FROM samples WHERE res = 0 AND t = ?1)",
-                [t],
-            )
-            .map_err(wrap(&self.store))?;
+            // last_seen of series whose names did not change is refreshed when the head is
+            // sealed (and read from the head until then): no page of `series` per write.
         }
         tx.commit().map_err(wrap(&self.store))?;
         self.series.extend(
@@ -190,11 +196,16 @@ impl Writer {
                 .map(|(path, (id, names))| (path, (id, names, this_write))),
         );
         self.series.retain(|_, (_, _, seen)| *seen == this_write);
+        let newest = self.head.1.map_or(t, |n| n.max(t));
+        self.head = (self.head.0 + 1, Some(newest));
         self.downsample(t)?;
+        if self.head.0 >= super::SEAL_COLLECTIONS {
+            self.seal()?;
+        }
         Ok(rows)
     }
 
-    /// Average every completed minute of raw samples into `res` 1 (idempotent).
+    /// Average every completed minute of node samples into `res` 1 (idempotent).
     fn downsample(&mut self, t: i64) -> Result<()> {
         let minute = t.div_euclid(60) * 60;
         let from = match self.downsampled_to {
@@ -208,15 +219,6 @@ impl Writer {
             .unchecked_transaction()
             .map_err(wrap(&self.store))?;
         tx.execute(
-            "INSERT OR REPLACE INTO samples
-             SELECT series, 1, (t / 60) * 60, CAST(avg(usage) AS INTEGER), max(lim), CAST(avg(anon) AS INTEGER), CAST(avg(active_anon) AS INTEGER),
-               CAST(avg(inactive_anon) AS INTEGER), CAST(avg(file) AS INTEGER), CAST(avg(active_file) AS INTEGER), CAST(avg(inactive_file) AS INTEGER), CAST(avg(shmem) AS INTEGER),
-               CAST(avg(file_dirty) AS INTEGER), CAST(avg(kernel) AS INTEGER), max(oom_kill)
-             FROM samples WHERE res = 0 AND t >= ?1 AND t < ?2 GROUP BY series, t / 60",
-            [from, minute],
-        )
-        .map_err(wrap(&self.store))?;
-        tx.execute(
             "INSERT OR REPLACE INTO node_samples
              SELECT 1, (t / 60) * 60, CAST(avg(mem_total) AS INTEGER), CAST(avg(mem_free) AS INTEGER), CAST(avg(mem_available) AS INTEGER),
                CAST(avg(application) AS INTEGER), CAST(avg(kernel) AS INTEGER), CAST(avg(alloc_page) AS INTEGER), CAST(avg(memory_available) AS INTEGER)
@@ -229,8 +231,8 @@ impl Writer {
         Ok(())
     }
 
-    /// Drop history older than `retention` (at most every ten minutes). Deletes go series
-    /// by series so each is a range of the primary key, not a scan of the table.
+    /// Drop history older than `retention` (at most every ten minutes). Blocks go series by
+    /// series, each a range of the primary key; a block that straddles the line is cut.
     pub fn prune(&mut self, now: i64, retention: &Retention) -> Result<()> {
         if now - self.pruned_at < 600 {
             return Ok(());
@@ -240,37 +242,29 @@ impl Writer {
         let raw_before = now.saturating_sub(secs(retention.raw));
         let minute_before = now.saturating_sub(secs(retention.minute));
         let oom_before = now.saturating_sub(secs(retention.oom));
+        // Minutes are averaged before their samples go.
+        self.seal()?;
         let tx = self
             .store
             .conn
             .unchecked_transaction()
             .map_err(wrap(&self.store))?;
-        let ids = self.series_ids()?;
-        {
-            let mut delete = tx
-                .prepare("DELETE FROM samples WHERE series = ?1 AND res = ?2 AND t < ?3")
-                .map_err(wrap(&self.store))?;
-            for id in &ids {
-                delete
-                    .execute(params![id, 0, raw_before])
-                    .map_err(wrap(&self.store))?;
-                delete
-                    .execute(params![id, 1, minute_before])
-                    .map_err(wrap(&self.store))?;
-            }
-            tx.execute(
-                "DELETE FROM node_samples WHERE (res = 0 AND t < ?1) OR (res = 1 AND t < ?2)",
-                [raw_before, minute_before],
-            )
+        self.trim(&tx, 0, raw_before)?;
+        self.trim(&tx, 1, minute_before)?;
+        tx.execute(
+            "DELETE FROM node_samples WHERE (res = 0 AND t < ?1) OR (res = 1 AND t < ?2)",
+            [raw_before, minute_before],
+        )
+        .map_err(wrap(&self.store))?;
+        tx.execute("DELETE FROM oom_events WHERE t < ?1", [oom_before])
             .map_err(wrap(&self.store))?;
-            tx.execute("DELETE FROM oom_events WHERE t < ?1", [oom_before])
-                .map_err(wrap(&self.store))?;
-            tx.execute(
-                "DELETE FROM series WHERE last_seen < ?1 AND id NOT IN (SELECT DISTINCT series FROM samples)",
-                [minute_before],
-            )
-            .map_err(wrap(&self.store))?;
-        }
+        tx.execute(
+            "DELETE FROM series WHERE last_seen < ?1
+               AND NOT EXISTS (SELECT 1 FROM blocks WHERE blocks.series = series.id)
+               AND NOT EXISTS (SELECT 1 FROM head WHERE head.series = series.id)",
+            [minute_before],
+        )
+        .map_err(wrap(&self.store))?;
         tx.commit().map_err(wrap(&self.store))?;
         let _ = self
             .store
@@ -294,7 +288,7 @@ impl Writer {
     }
 }
 
-fn wrap(store: &Store) -> impl Fn(rusqlite::Error) -> crate::Error + '_ {
+pub(super) fn wrap(store: &Store) -> impl Fn(rusqlite::Error) -> crate::Error + '_ {
     store.wrap()
 }
 
