@@ -176,9 +176,12 @@ fn a_slowloris_of_300_half_sent_requests_is_closed_within_the_header_timeout() {
     );
     // hyper closes a connection whose head timed out without an answer.
     assert_eq!(answered, 0);
+    // The agent's own sockets besides ours: the fewer of before and after (a scrape's
+    // connection may be open at either moment).
+    let own = idle.min(after);
     assert!(
-        peak >= idle + 300,
-        "the 300 were held until the timeout: {peak}"
+        peak >= own + 300,
+        "the 300 were held until the timeout: peak {peak}, {own} of the agent's own"
     );
     assert!(
         after <= idle + 2,

@@ -41,9 +41,9 @@ impl Writer {
             let Some(last) = new.last().map(|s| s.t) else {
                 continue;
             };
-            store.append(id, 0, new)?;
+            let written = store.append(id, 0, new)?;
             if let Some(before) = complete_before {
-                store.close_minutes(id, before)?;
+                store.close_minutes(id, before, &written)?;
             }
             tx.execute(
                 "UPDATE series SET last_seen = max(last_seen, ?2) WHERE id = ?1",
@@ -72,7 +72,7 @@ impl Writer {
         for id in self.series_ids()? {
             if res == 0 {
                 if let Some(minute) = complete_before {
-                    store.close_minutes(id, minute)?;
+                    store.close_minutes(id, minute, &[])?;
                 }
             }
             let old = blocks
@@ -131,8 +131,9 @@ impl Writer {
 
 impl Store {
     /// Add `samples` (oldest first) to the blocks of series `id` at resolution `res`: into
-    /// its newest block while that has room, then new blocks.
-    fn append(&self, id: i64, res: i64, samples: Vec<Sample>) -> Result<()> {
+    /// its newest block while that has room, then new blocks. Returns what it wrote (the
+    /// newest block's samples with the new ones).
+    fn append(&self, id: i64, res: i64, samples: Vec<Sample>) -> Result<Vec<Sample>> {
         let cap = BLOCK_SAMPLES[usize::from(res != 0)];
         let open: Option<(i64, i64, Vec<u8>)> = self
             .conn
@@ -162,7 +163,8 @@ impl Store {
                 merged = old;
             }
         }
-        self.insert_blocks(id, res, &merged)
+        self.insert_blocks(id, res, &merged)?;
+        Ok(merged)
     }
 
     /// Store `samples` (oldest first) as blocks of at most the resolution's size.
@@ -199,13 +201,22 @@ impl Store {
     }
 
     /// Average into blocks the minutes of series `id` before `complete_before` that have
-    /// raw samples and no average yet.
-    fn close_minutes(&self, id: i64, complete_before: i64) -> Result<()> {
+    /// raw samples and no average yet. `recent`: the newest raw samples, when the caller has
+    /// them (they spare reading the blocks again if they reach back far enough).
+    fn close_minutes(&self, id: i64, complete_before: i64, recent: &[Sample]) -> Result<()> {
         let pending_from = self.last_block_end(id, 1)?.map_or(i64::MIN, |t| t.saturating_add(60));
         if pending_from >= complete_before {
             return Ok(());
         }
-        let raw = self.block_samples(id, 0, pending_from, complete_before - 1)?;
+        let raw = if recent.first().is_some_and(|s| s.t <= pending_from) {
+            recent
+                .iter()
+                .filter(|s| s.t >= pending_from && s.t < complete_before)
+                .copied()
+                .collect()
+        } else {
+            self.block_samples(id, 0, pending_from, complete_before - 1)?
+        };
         let minutes = block::minute_averages(&raw);
         if !minutes.is_empty() {
             self.append(id, 1, minutes)?;

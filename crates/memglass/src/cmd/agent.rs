@@ -128,8 +128,8 @@ pub struct AgentArgs {
     /// Largest request body, in bytes: 413 beyond.
     #[arg(long, default_value_t = 65536, value_name = "BYTES")]
     pub max_body_bytes: usize,
-    /// Benchmarks: before serving, fill the history with this much of copies of the
-    /// first collection.
+    /// Benchmarks and tests: before serving, fill the history with this much of copies of
+    /// the first collection (each moved by a few pages, as a busy node's figures move).
     #[arg(long, hide = true, value_name = "DURATION", value_parser = humantime::parse_duration)]
     pub simulate_history: Option<Duration>,
 }
