@@ -22,8 +22,8 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use memglass_agent::Retention;
 use memglass_agent::store::{Resolution, Store, Writer};
+use memglass_agent::Retention;
 use memglass_analyse::Snapshot;
 use memglass_testkit::tree::{charge_tmpfs, kubepods_tree};
 use memglass_testkit::{RemoveOnDrop, Scratch, TestCgroup, Workload};
@@ -54,7 +54,17 @@ fn main() {
         .iter()
         .step_by((containers.len() / busy.max(1)).max(1))
         .take(busy)
-        .map(|dir| Workload::start(dir, &["--anon".into(), "1M".into(), "--grow".into(), "64K:256M".into()]))
+        .map(|dir| {
+            Workload::start(
+                dir,
+                &[
+                    "--anon".into(),
+                    "1M".into(),
+                    "--grow".into(),
+                    "64K:256M".into(),
+                ],
+            )
+        })
         .collect();
 
     // The recording: real collections of the subtree, back to back.
@@ -104,7 +114,11 @@ fn main() {
         let t = start + i * INTERVAL;
         let cycle = recording.len() * 2;
         let k = i as usize % cycle;
-        let frame = &recording[if k < recording.len() { k } else { cycle - 1 - k }];
+        let frame = &recording[if k < recording.len() {
+            k
+        } else {
+            cycle - 1 - k
+        }];
         for (cgroup, f) in snapshot.cgroups.iter_mut().zip(frame) {
             apply(cgroup, f);
         }
@@ -128,7 +142,10 @@ fn main() {
         wrote.as_secs_f64(),
         mib(bytes)
     );
-    for (n, size) in hourly.iter().filter(|(n, _)| [360, 2160, 4320, 8640].contains(n)) {
+    for (n, size) in hourly
+        .iter()
+        .filter(|(n, _)| [360, 2160, 4320, 8640].contains(n))
+    {
         println!(
             "  after {:>2} h: {} ({:.2} bytes per cgroup per collection)",
             n / 360,
@@ -192,7 +209,11 @@ fn main() {
     let met = |ok: bool| if ok { "met" } else { "missed" };
     figure(
         "history on disk",
-        &format!("{per_sample:.2} B per cgroup per collection ({} for {hours} h of {} cgroups)", mib(bytes), template.cgroups.len()),
+        &format!(
+            "{per_sample:.2} B per cgroup per collection ({} for {hours} h of {} cgroups)",
+            mib(bytes),
+            template.cgroups.len()
+        ),
         "≤ 5 B",
         "row per sample (before): ~158 B",
         met(per_sample <= 5.0),
@@ -213,7 +234,11 @@ fn main() {
     );
     figure(
         "history write per collection, p99",
-        &format!("{:.1} ms ({} cgroups)", ms(pct(&write_times, 0.99)), template.cgroups.len()),
+        &format!(
+            "{:.1} ms ({} cgroups)",
+            ms(pct(&write_times, 0.99)),
+            template.cgroups.len()
+        ),
         "-",
         &format!("p50 {:.1} ms", ms(pct(&write_times, 0.5))),
         "-",

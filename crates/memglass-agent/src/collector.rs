@@ -350,7 +350,9 @@ pub fn simulate_history(
     while t < now {
         for (k, (c, base)) in copy.cgroups.iter_mut().zip(&snapshot.cgroups).enumerate() {
             let (m, b) = (&mut c.memory, &base.memory);
-            let pages = |salt: u64| (n.wrapping_mul(7919) ^ (k as u64 + salt).wrapping_mul(104_729)) % 17 * 4096;
+            let pages = |salt: u64| {
+                (n.wrapping_mul(7919) ^ (k as u64 + salt).wrapping_mul(104_729)) % 17 * 4096
+            };
             m.usage = b.usage.map(|v| v + pages(1) + pages(2));
             m.anon = b.anon.map(|v| v + pages(1));
             m.active_anon = b.active_anon.map(|v| v + pages(1));

@@ -300,20 +300,32 @@ fn sealed_history_reads_as_written_and_minutes_average_every_sample() {
     let expect = |i: u64| {
         let s = moved(&base, i);
         let c = s.cgroups.iter().find(|c| c.path == victim).unwrap().clone();
-        (kib(c.memory.usage), kib(c.memory.active_file), kib(c.memory.anon))
+        (
+            kib(c.memory.usage),
+            kib(c.memory.active_file),
+            kib(c.memory.anon),
+        )
     };
     let check_raw = |reader: &Store, n: u64| {
-        let raw = reader.history(&victim, 0, 100_000, Resolution::Raw).unwrap();
+        let raw = reader
+            .history(&victim, 0, 100_000, Resolution::Raw)
+            .unwrap();
         assert_eq!(raw.len() as u64, n);
         for (i, p) in raw.iter().enumerate() {
             assert_eq!(p.t, at(i as u64));
-            assert_eq!((p.usage, p.active_file, p.anon), expect(i as u64), "sample {i}");
+            assert_eq!(
+                (p.usage, p.active_file, p.anon),
+                expect(i as u64),
+                "sample {i}"
+            );
         }
     };
     check_raw(&reader, 95);
     // Minutes: the newest collection is at 6940, so 6000..=6840 are complete (sealed ones
     // and those averaged on read alike), each the mean of its six samples.
-    let minutes = reader.history(&victim, 0, 100_000, Resolution::Minute).unwrap();
+    let minutes = reader
+        .history(&victim, 0, 100_000, Resolution::Minute)
+        .unwrap();
     assert_eq!(minutes.len(), 15);
     for (m, p) in minutes.iter().enumerate() {
         assert_eq!(p.t, 6000 + m as i64 * 60);
@@ -325,8 +337,13 @@ fn sealed_history_reads_as_written_and_minutes_average_every_sample() {
         assert_eq!(p.usage, Some(mean), "minute {m}");
     }
     // A range inside the blocks, and identity from the head.
-    let part = reader.history(&victim, at(40), at(44), Resolution::Raw).unwrap();
-    assert_eq!(part.iter().map(|p| p.t).collect::<Vec<_>>(), (40..=44).map(at).collect::<Vec<_>>());
+    let part = reader
+        .history(&victim, at(40), at(44), Resolution::Raw)
+        .unwrap();
+    assert_eq!(
+        part.iter().map(|p| p.t).collect::<Vec<_>>(),
+        (40..=44).map(at).collect::<Vec<_>>()
+    );
     assert_eq!(reader.series(&victim).unwrap().unwrap().2, at(94));
     // Reopened, the writer finds its head and seals it on time; nothing doubles.
     drop(writer);
@@ -335,7 +352,9 @@ fn sealed_history_reads_as_written_and_minutes_average_every_sample() {
         writer.write(at(i), &moved(&base, i)).unwrap();
     }
     check_raw(&reader, 130);
-    let minutes = reader.history(&victim, 0, 100_000, Resolution::Minute).unwrap();
+    let minutes = reader
+        .history(&victim, 0, 100_000, Resolution::Minute)
+        .unwrap();
     assert_eq!(minutes.len(), 21);
     // Retention cuts inside a block: raw from 7100, minutes from 6600.
     let retention = Retention {
@@ -344,10 +363,14 @@ fn sealed_history_reads_as_written_and_minutes_average_every_sample() {
         oom: std::time::Duration::from_secs(3600),
     };
     writer.prune(7300, &retention).unwrap();
-    let raw = reader.history(&victim, 0, 100_000, Resolution::Raw).unwrap();
+    let raw = reader
+        .history(&victim, 0, 100_000, Resolution::Raw)
+        .unwrap();
     assert_eq!(raw.first().map(|p| p.t), Some(7100));
     assert_eq!(raw.len(), 20);
-    let minutes = reader.history(&victim, 0, 100_000, Resolution::Minute).unwrap();
+    let minutes = reader
+        .history(&victim, 0, 100_000, Resolution::Minute)
+        .unwrap();
     assert_eq!(minutes.first().map(|p| p.t), Some(6600));
     assert_eq!(minutes.last().map(|p| p.t), Some(7200));
     let _ = std::fs::remove_dir_all(db.parent().unwrap());
@@ -376,16 +399,29 @@ fn a_history_of_rows_is_converted_to_blocks() {
         .unwrap();
     }
     let writer = Writer::open(&db).unwrap();
-    let raw = writer.store().history("/a", 0, 1000, Resolution::Raw).unwrap();
-    assert_eq!(raw.iter().map(|p| (p.t, p.usage)).collect::<Vec<_>>(), [(0, Some(100 * 1024)), (60, Some(104 * 1024))]);
+    let raw = writer
+        .store()
+        .history("/a", 0, 1000, Resolution::Raw)
+        .unwrap();
+    assert_eq!(
+        raw.iter().map(|p| (p.t, p.usage)).collect::<Vec<_>>(),
+        [(0, Some(100 * 1024)), (60, Some(104 * 1024))]
+    );
     assert_eq!(raw[1].oom_kill, Some(1));
     assert_eq!(raw[0].limit, None);
-    let minutes = writer.store().history("/a", 0, 1000, Resolution::Minute).unwrap();
+    let minutes = writer
+        .store()
+        .history("/a", 0, 1000, Resolution::Minute)
+        .unwrap();
     assert_eq!(minutes[0].anon, Some(40 * 1024));
     let gone: i64 = writer
         .store()
         .conn
-        .query_row("SELECT count(*) FROM sqlite_master WHERE name = 'samples'", [], |r| r.get(0))
+        .query_row(
+            "SELECT count(*) FROM sqlite_master WHERE name = 'samples'",
+            [],
+            |r| r.get(0),
+        )
         .unwrap();
     assert_eq!(gone, 0);
     let _ = std::fs::remove_dir_all(db.parent().unwrap());

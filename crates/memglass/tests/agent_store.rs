@@ -581,10 +581,11 @@ fn the_size_cap_prunes_the_oldest_raw_samples_first_and_keeps_oom_events() {
                 .any(|e| e["cgroup"] == victim_path.as_str())
         });
     }
-    // Then eight hours of history at one collection a minute (raw and one-minute rows
-    // alike: 52 cgroups × 2 × 480, about 1.4 MiB at 28 bytes a row, plus the log's share)
-    // into 2 MiB, while the files are watched.
-    let cap: u64 = 2 << 20;
+    // Then three days of history at one collection a minute (raw and one-minute samples
+    // alike: 52 cgroups × 2 × 4,320, with figures that move, about 1.5 MiB in blocks at a
+    // few bytes a sample, plus the head and the log's share) into 1 MiB, while the files
+    // are watched.
+    let cap: u64 = 1 << 20;
     let watching = Arc::new(std::sync::atomic::AtomicBool::new(true));
     let largest = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let watcher = {
@@ -606,7 +607,7 @@ fn the_size_cap_prunes_the_oldest_raw_samples_first_and_keeps_oom_events() {
         &db,
         &cg.dir,
         "60s",
-        &["--db-max-size", "2MiB", "--simulate-history", "8h"],
+        &["--db-max-size", "1MiB", "--simulate-history", "3d"],
     );
     let addr = agent.serving();
     let get = |path: &str| http_get(addr, path, &[]);
@@ -615,7 +616,7 @@ fn the_size_cap_prunes_the_oldest_raw_samples_first_and_keeps_oom_events() {
     let largest = largest.load(std::sync::atomic::Ordering::Relaxed);
     assert!(
         largest <= cap,
-        "the database and its log reached {largest} bytes, over the 2 MiB cap"
+        "the database and its log reached {largest} bytes, over the 1 MiB cap"
     );
     let health = get("/api/v1/health").json();
     assert_eq!(health["database"]["max_bytes"], cap, "{health}");

@@ -16,8 +16,6 @@
 //! A value is stored as v + 1 with 0 for "absent", so a column may mix both. The blob is
 //! a version byte followed by a raw DEFLATE stream.
 
-use std::io::{Read, Write};
-
 /// Figures per sample: usage, limit, anon, active_anon, inactive_anon, file, active_file,
 /// inactive_file, shmem, file_dirty, kernel (KiB) and oom_kill (a count).
 pub const FIGURES: usize = 12;
@@ -47,6 +45,36 @@ pub struct Corrupt(&'static str);
 
 /// Encode samples (oldest first, at least one) into a blob.
 pub fn encode(samples: &[Sample]) -> Vec<u8> {
+    let raw = columns(samples);
+    let mut out = Vec::with_capacity(raw.len() / 2 + 64);
+    out.push(VERSION);
+    // The compressor is kept per thread: setting one up costs more than a block's data.
+    COMPRESS.with(|c| {
+        let mut c = c.borrow_mut();
+        c.reset();
+        loop {
+            out.reserve(raw.len().max(64));
+            let (read, written) = (c.total_in(), c.total_out());
+            let consumed = usize::try_from(read).unwrap_or(raw.len()).min(raw.len());
+            match c.compress_vec(&raw[consumed..], &mut out, flate2::FlushCompress::Finish) {
+                Ok(flate2::Status::StreamEnd) | Err(_) => break,
+                Ok(_) if (c.total_in(), c.total_out()) == (read, written) => break,
+                Ok(_) => {}
+            }
+        }
+    });
+    out
+}
+
+thread_local! {
+    static COMPRESS: std::cell::RefCell<flate2::Compress> =
+        std::cell::RefCell::new(flate2::Compress::new(flate2::Compression::default(), false));
+    static DECOMPRESS: std::cell::RefCell<flate2::Decompress> =
+        std::cell::RefCell::new(flate2::Decompress::new(false));
+}
+
+/// The layout before compression (see the module's documentation).
+pub fn columns(samples: &[Sample]) -> Vec<u8> {
     let mut raw = Vec::with_capacity(16 + samples.len() * 4);
     put(&mut raw, samples.len() as u64);
     let mut prev_t = 0i64;
@@ -62,28 +90,26 @@ pub fn encode(samples: &[Sample]) -> Vec<u8> {
         prev_t = s.t;
     }
     for figure in 0..FIGURES {
-        let column: Vec<u64> = samples.iter().map(|s| stored(s.v[figure])).collect();
+        let value = |s: &Sample| stored(s.v[figure]);
         // Every value is ≤ 2^62, so differences fit an i64.
-        let diffs: Vec<i64> = column.windows(2).map(|w| w[1] as i64 - w[0] as i64).collect();
-        let divisor = diffs
-            .iter()
+        let diffs = || {
+            samples
+                .windows(2)
+                .map(|w| value(&w[1]) as i64 - value(&w[0]) as i64)
+        };
+        let divisor = diffs()
             .fold(0u64, |g, d| gcd(g, d.unsigned_abs()))
             .min(MAX_VALUE);
-        put(&mut raw, column.first().copied().unwrap_or(0));
+        put(&mut raw, samples.first().map_or(0, value));
         put(&mut raw, divisor);
         if divisor > 0 {
             let g = divisor as i64;
-            for d in diffs {
+            for d in diffs() {
                 put(&mut raw, zigzag(d / g));
             }
         }
     }
-    let mut out = vec![VERSION];
-    let mut deflate = flate2::write::DeflateEncoder::new(&mut out, flate2::Compression::default());
-    // Writing into a Vec cannot fail.
-    let _ = deflate.write_all(&raw);
-    let _ = deflate.finish();
-    out
+    raw
 }
 
 /// Decode a blob made by [`encode`]. Never panics, whatever the bytes.
@@ -93,12 +119,37 @@ pub fn decode(blob: &[u8]) -> Result<Vec<Sample>, Corrupt> {
         return Err(Corrupt("unknown version"));
     }
     // The stream holds at most 10 bytes per integer of the largest block.
-    let limit = (MAX_SAMPLES + 1) * (FIGURES as u64 + 1) * 10;
-    let mut raw = Vec::new();
-    flate2::read::DeflateDecoder::new(stream)
-        .take(limit)
-        .read_to_end(&mut raw)
-        .map_err(|_| Corrupt("bad DEFLATE stream"))?;
+    let limit = ((MAX_SAMPLES + 1) * (FIGURES as u64 + 1) * 10) as usize;
+    let raw = DECOMPRESS.with(|d| {
+        let mut d = d.borrow_mut();
+        d.reset(false);
+        let mut raw = Vec::with_capacity(stream.len() * 4 + 64);
+        loop {
+            if raw.len() == raw.capacity() {
+                if raw.len() >= limit {
+                    return Err(Corrupt("block too large"));
+                }
+                raw.reserve(raw.len().max(256));
+            }
+            let (read, written) = (d.total_in(), d.total_out());
+            let rest = usize::try_from(read)
+                .ok()
+                .and_then(|at| stream.get(at..))
+                .ok_or(Corrupt("bad DEFLATE stream"))?;
+            // `None`, not `Finish`: the output may grow between calls.
+            match d.decompress_vec(rest, &mut raw, flate2::FlushDecompress::None) {
+                Ok(flate2::Status::StreamEnd) => return Ok(raw),
+                Ok(_)
+                    if (d.total_in(), d.total_out()) == (read, written)
+                        && raw.len() < raw.capacity() =>
+                {
+                    return Err(Corrupt("truncated DEFLATE stream"))
+                }
+                Ok(_) => {}
+                Err(_) => return Err(Corrupt("bad DEFLATE stream")),
+            }
+        }
+    })?;
     let mut r = Reader { raw: &raw, at: 0 };
     let n = r.get()?;
     if n == 0 || n > MAX_SAMPLES || n > raw.len() as u64 {
@@ -163,7 +214,8 @@ pub fn minute_averages(samples: &[Sample]) -> Vec<Sample> {
             *slot = if figure == LIMIT || figure == OOM_KILL {
                 present.max()
             } else {
-                let (sum, count) = present.fold((0u128, 0u128), |(s, c), x| (s + u128::from(x), c + 1));
+                let (sum, count) =
+                    present.fold((0u128, 0u128), |(s, c), x| (s + u128::from(x), c + 1));
                 (count > 0).then(|| u64::try_from(sum / count).unwrap_or(u64::MAX))
             };
         }

@@ -41,8 +41,8 @@ use crate::error::{Error, Result};
 
 pub use read::{HistoryPoint, NodePoint, Resolution};
 pub use recover::MovedAside;
-pub use size::MIN_MAX_BYTES;
 pub use seal::SEAL_COLLECTIONS;
+pub use size::MIN_MAX_BYTES;
 pub use write::Writer;
 
 const SCHEMA: &str = "

@@ -178,11 +178,9 @@ impl Store {
     /// Time of the newest collection (of the node, written with every collection).
     pub(super) fn newest_collection(&self) -> Result<Option<i64>> {
         self.conn
-            .query_row(
-                "SELECT max(t) FROM node_samples WHERE res = 0",
-                [],
-                |r| r.get(0),
-            )
+            .query_row("SELECT max(t) FROM node_samples WHERE res = 0", [], |r| {
+                r.get(0)
+            })
             .map_err(self.wrap())
     }
 
@@ -222,7 +220,13 @@ impl Store {
     /// Samples of the blocks of series `id` at resolution `res` with `from <= t <= to`. A
     /// block that does not decode is skipped (its stretch of history is missing, no figure
     /// is wrong).
-    pub(super) fn block_samples(&self, id: i64, res: i64, from: i64, to: i64) -> Result<Vec<Sample>> {
+    pub(super) fn block_samples(
+        &self,
+        id: i64,
+        res: i64,
+        from: i64,
+        to: i64,
+    ) -> Result<Vec<Sample>> {
         let mut stmt = self
             .conn
             .prepare_cached(
@@ -265,10 +269,10 @@ impl Store {
     /// the samples, as sealing will store them.
     pub(super) fn minute_samples(&self, id: i64, from: i64, to: i64) -> Result<Vec<Sample>> {
         let mut samples = self.block_samples(id, 1, from, to)?;
-        let pending_from = self.last_block_end(id, 1)?.map_or(i64::MIN, |t| t.saturating_add(60));
-        let complete_before = self
-            .newest_collection()?
-            .map_or(i64::MIN, minute_of);
+        let pending_from = self
+            .last_block_end(id, 1)?
+            .map_or(i64::MIN, |t| t.saturating_add(60));
+        let complete_before = self.newest_collection()?.map_or(i64::MIN, minute_of);
         let first = pending_from.max(minute_of(from));
         let last = complete_before.saturating_sub(1).min(to.saturating_add(59));
         if first <= last {

@@ -13,10 +13,10 @@ use crate::error::Result;
 /// stays a few MiB at 1,500 cgroups, and reads seek once per collection in it.
 pub const SEAL_COLLECTIONS: u64 = 30;
 
-/// Samples per block at most, raw (an hour at 10 s) and one-minute averages (12 hours).
+/// Samples per block at most, raw (an hour at 10 s) and one-minute averages (6 hours).
 /// The newest block of a series grows at each seal until full: longer blocks compress
 /// better, shorter ones cost less to rewrite and let retention cut closer.
-const BLOCK_SAMPLES: [usize; 2] = [360, 720];
+const BLOCK_SAMPLES: [usize; 2] = [360, 360];
 
 impl Writer {
     /// Move every collection of the head into the blocks, and average the minutes that are
@@ -60,7 +60,12 @@ impl Writer {
     /// Delete the samples of resolution `res` before `before`, of every series, inside the
     /// caller's transaction: whole blocks where they end before it, the rest cut. Minutes
     /// still to be averaged are averaged first. Returns the samples deleted.
-    pub(super) fn trim(&self, tx: &rusqlite::Transaction<'_>, res: i64, before: i64) -> Result<u64> {
+    pub(super) fn trim(
+        &self,
+        tx: &rusqlite::Transaction<'_>,
+        res: i64,
+        before: i64,
+    ) -> Result<u64> {
         let store = &self.store;
         let complete_before = store.newest_collection()?.map(minute_of);
         let mut deleted = 0u64;
@@ -204,7 +209,9 @@ impl Store {
     /// raw samples and no average yet. `recent`: the newest raw samples, when the caller has
     /// them (they spare reading the blocks again if they reach back far enough).
     fn close_minutes(&self, id: i64, complete_before: i64, recent: &[Sample]) -> Result<()> {
-        let pending_from = self.last_block_end(id, 1)?.map_or(i64::MIN, |t| t.saturating_add(60));
+        let pending_from = self
+            .last_block_end(id, 1)?
+            .map_or(i64::MIN, |t| t.saturating_add(60));
         if pending_from >= complete_before {
             return Ok(());
         }
