@@ -16,11 +16,14 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark: fail loudly
 
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use memglass_testkit::tree::{charge_tmpfs, count_cgroups, kubepods_tree};
 use memglass_testkit::{memory_mount, RemoveOnDrop, TestCgroup};
+
+mod support;
+use support::{figure, measure, Run};
 
 fn main() {
     let args: Vec<String> = std::env::args()
@@ -73,40 +76,44 @@ fn main() {
     let ratio = |f: fn(&Run) -> Duration| {
         median(&ours, f).as_secs_f64() / median(&floor_runs, f).as_secs_f64()
     };
+    let (cpu_ratio, wall_ratio) = (ratio(|r| r.cpu), ratio(|r| r.wall));
     println!(
-        "ratio memglass/floor (medians): cpu {:.2}×, wall {:.2}× (goal: cpu ≤ 1.30×)",
-        ratio(|r| r.cpu),
-        ratio(|r| r.wall)
+        "ratio memglass/floor (medians): cpu {cpu_ratio:.2}×, wall {wall_ratio:.2}× (goal: cpu ≤ 1.30×)"
     );
-}
-
-struct Run {
-    wall: Duration,
-    cpu: Duration,
-    max_rss_kib: i64,
-}
-
-#[allow(clippy::zombie_processes)] // reaped by wait4 below, which also gives its rusage
-fn measure(command: &mut Command) -> Run {
-    let started = Instant::now();
-    let child = command.stdout(Stdio::null()).spawn().unwrap();
-    let mut status = 0;
-    // SAFETY: rusage is plain data; we wait for our own child, which std has not reaped.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    let pid = unsafe { libc::wait4(child.id() as libc::pid_t, &mut status, 0, &mut usage) };
-    let wall = started.elapsed();
-    assert!(
-        pid > 0 && libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
-        "run failed"
+    let ms = |runs: &[Run], f: fn(&Run) -> Duration| median(runs, f).as_secs_f64() * 1e3;
+    figure(
+        "snapshot",
+        &format!("snapshot --json CPU vs floor, {total} cgroups"),
+        &format!("{cpu_ratio:.2}×"),
+        "≤ 1.30×",
+        &format!(
+            "floor (walk + read the same files) {:.1} ms CPU; memglass {:.1} ms",
+            ms(&floor_runs, |r| r.cpu),
+            ms(&ours, |r| r.cpu)
+        ),
+        Some(cpu_ratio <= 1.30),
     );
-    let tv = |t: libc::timeval| {
-        Duration::from_secs(t.tv_sec as u64) + Duration::from_micros(t.tv_usec as u64)
-    };
-    Run {
-        wall,
-        cpu: tv(usage.ru_utime) + tv(usage.ru_stime),
-        max_rss_kib: usage.ru_maxrss,
-    }
+    figure(
+        "snapshot",
+        &format!("snapshot --json wall, {total} cgroups"),
+        &format!("{:.1} ms", ms(&ours, |r| r.wall)),
+        "-",
+        &format!(
+            "floor {:.1} ms wall ({wall_ratio:.2}×)",
+            ms(&floor_runs, |r| r.wall)
+        ),
+        None,
+    );
+    let rss = ours.iter().map(|r| r.max_rss_kib).max().unwrap_or(0) as f64 / 1024.0;
+    let floor_rss = floor_runs.iter().map(|r| r.max_rss_kib).max().unwrap_or(0) as f64 / 1024.0;
+    figure(
+        "snapshot",
+        &format!("snapshot --json peak RSS, {total} cgroups"),
+        &format!("{rss:.1} MiB"),
+        "-",
+        &format!("floor {floor_rss:.1} MiB"),
+        None,
+    );
 }
 
 fn report(name: &str, runs: &[Run]) {
