@@ -123,6 +123,10 @@ impl Store {
             .map_err(wrap)?;
         conn.busy_timeout(std::time::Duration::from_secs(5))
             .map_err(wrap)?;
+        // 1 MiB of page cache per connection, not SQLite's 2: the blocks are small, and the
+        // agent's memory budget is 24 MiB in all (its writer and reader connections).
+        conn.pragma_update(None, "cache_size", -1024)
+            .map_err(wrap)?;
         conn.execute_batch(SCHEMA).map_err(wrap)?;
         Ok(Store {
             conn,
