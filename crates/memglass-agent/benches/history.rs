@@ -225,12 +225,21 @@ fn main() {
         "Prometheus TSDB 1.3–2 B/sample: 11–16 MiB per figure",
         met(per_day_1000 < 45.0),
     );
+    // What `/api/v1/cgroup?range=24h` serves: one-minute points (raw beyond 6 h only when
+    // asked for with `resolution=raw`).
     figure(
-        "a pod's 24 h history (raw, store + JSON), p99",
-        &format!("{:.1} ms ({raw_points} points)", ms(raw99)),
+        "a pod's 24 h history as range=24h serves it (one-minute; store + JSON), p99",
+        &format!("{:.1} ms ({min_points} points)", ms(min99)),
         "< 20 ms",
-        &format!("one-minute: {:.1} ms ({min_points} points)", ms(min99)),
-        met(raw99 < Duration::from_millis(20)),
+        &format!("p50 {:.1} ms", ms(min50)),
+        met(min99 < Duration::from_millis(20)),
+    );
+    figure(
+        "a pod's 24 h raw history (resolution=raw; store + JSON), p99",
+        &format!("{:.1} ms ({raw_points} points, {} KiB)", ms(raw99), raw_json / 1024),
+        "-",
+        &format!("p50 {:.1} ms", ms(raw50)),
+        "-",
     );
     figure(
         "history write per collection, p99",

@@ -195,7 +195,7 @@ fn main() {
     );
     figure(
         "agent",
-        "a pod's 1 h history (/api/v1/cgroup, current store), median",
+        "a pod's 1 h history (/api/v1/cgroup, raw), median",
         &format!("{:.1} ms", ms(quantile(&served, 0.5))),
         "-",
         &format!(
@@ -234,13 +234,18 @@ fn main() {
         .unwrap_or(0.0);
     if sample_rows > 0.0 {
         let per = db_bytes as f64 / sample_rows;
+        // An hour is not the steady state (the head and the log are a fixed few MiB): the
+        // goal is judged by the history bench's day.
         figure(
             "agent",
-            "history on disk per cgroup per collection (current store, 1 h at 10 s)",
+            "history on disk per cgroup per collection after 1 h at 10 s (simulated)",
             &format!("{per:.1} B"),
-            "≤ 5 B",
-            &format!("{:.1} MiB for {sample_rows:.0} rows", db_bytes as f64 / MIB),
-            Some(per <= 5.0),
+            "-",
+            &format!(
+                "{:.1} MiB for {sample_rows:.0} samples; a day: the history bench",
+                db_bytes as f64 / MIB
+            ),
+            None,
         );
     }
     drop(a);
