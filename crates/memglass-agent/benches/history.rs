@@ -236,7 +236,11 @@ fn main() {
     );
     figure(
         "a pod's 24 h raw history (resolution=raw; store + JSON), p99",
-        &format!("{:.1} ms ({raw_points} points, {} KiB)", ms(raw99), raw_json / 1024),
+        &format!(
+            "{:.1} ms ({raw_points} points, {} KiB)",
+            ms(raw99),
+            raw_json / 1024
+        ),
         "-",
         &format!("p50 {:.1} ms", ms(raw50)),
         "-",

@@ -45,7 +45,11 @@ pub struct Corrupt(&'static str);
 
 /// Encode samples (oldest first, at least one) into a blob.
 pub fn encode(samples: &[Sample]) -> Vec<u8> {
-    let raw = columns(samples);
+    compress(&columns(samples))
+}
+
+/// A blob of `raw` (a layout as [`columns`] makes it): the version byte and DEFLATE.
+pub fn compress(raw: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(raw.len() / 2 + 64);
     out.push(VERSION);
     // The compressor is kept per thread: setting one up costs more than a block's data.

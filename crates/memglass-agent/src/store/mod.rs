@@ -26,7 +26,7 @@
 //! `--db-max-size` prunes the oldest samples first ([`Writer::with_max_bytes`]). A history
 //! of the earlier row-per-sample format (a `samples` table) is converted at open.
 
-mod block;
+pub mod block;
 mod read;
 mod recover;
 mod seal;

@@ -8,11 +8,12 @@ mod identify;
 mod kernel;
 mod kmsg;
 mod kube;
+mod store;
 
 use crate::Target;
 
 /// Every target, in the order the report lists them.
-pub static ALL: [&Target; 16] = [
+pub static ALL: [&Target; 17] = [
     &kernel::MEMORY_STAT,
     &kernel::MEMORY_EVENTS,
     &kernel::MEMORY_PRESSURE,
@@ -29,6 +30,7 @@ pub static ALL: [&Target; 16] = [
     &kube::NODE_JSON,
     &cri::CRI_REPLY,
     &api::API_QUERY,
+    &store::HISTORY_BLOCK,
 ];
 
 /// The target called `name`.
