@@ -158,6 +158,9 @@ impl Store {
         to: i64,
         resolution: Resolution,
     ) -> Result<Vec<HistoryPoint>> {
+        // One read transaction: a seal committing between reading the blocks and reading
+        // the head would otherwise hide (or double) the collections it moved.
+        let _snapshot = self.conn.unchecked_transaction().map_err(self.wrap())?;
         let Some(id) = self.series_id(path)? else {
             return Ok(Vec::new());
         };
@@ -320,6 +323,7 @@ impl Store {
 
     /// Whether the history knows `path`, and its identity: (kind, first_seen, last_seen).
     pub fn series(&self, path: &str) -> Result<Option<(String, i64, i64)>> {
+        let _snapshot = self.conn.unchecked_transaction().map_err(self.wrap())?;
         let found: Option<(i64, String, i64, i64)> = self
             .conn
             .query_row(
@@ -396,6 +400,7 @@ impl Store {
         from: i64,
         to: i64,
     ) -> Result<Vec<memglass_analyse::diagnose::History>> {
+        let _snapshot = self.conn.unchecked_transaction().map_err(self.wrap())?;
         let mut stmt = self
             .conn
             .prepare_cached("SELECT id, path FROM series ORDER BY path")
@@ -436,6 +441,7 @@ impl Store {
     /// but not yet sealed included: what a reader can get back (tests: nothing committed
     /// is lost across `kill -9`).
     pub fn sample_keys(&self) -> Result<std::collections::HashSet<(String, i64, i64)>> {
+        let _snapshot = self.conn.unchecked_transaction().map_err(self.wrap())?;
         let mut stmt = self
             .conn
             .prepare("SELECT id, path FROM series")
