@@ -402,6 +402,11 @@ fn get(addr: SocketAddr, path: &str, headers: &[(&str, &str)]) -> String {
 }
 
 fn get_bytes(addr: SocketAddr, path: &str, headers: &[(&str, &str)]) -> Vec<u8> {
+    get_response(addr, path, headers).1
+}
+
+/// The response's head and body.
+fn get_response(addr: SocketAddr, path: &str, headers: &[(&str, &str)]) -> (String, Vec<u8>) {
     let mut stream = TcpStream::connect(addr).unwrap();
     let mut request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
     for (k, v) in headers {
@@ -412,20 +417,26 @@ fn get_bytes(addr: SocketAddr, path: &str, headers: &[(&str, &str)]) -> Vec<u8> 
     let mut raw = Vec::new();
     stream.read_to_end(&mut raw).unwrap();
     let split = raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
-    let head = String::from_utf8_lossy(&raw[..split]);
+    let head = String::from_utf8_lossy(&raw[..split]).into_owned();
     assert!(head.starts_with("HTTP/1.1 200"), "{path}: {head}");
-    raw[split + 4..].to_vec()
+    let body = raw[split + 4..].to_vec();
+    (head, body)
 }
 
 /// (collections, collector CPU seconds, last collection seconds) from /metrics.
 /// Asked with gzip, as Prometheus asks: an uncompressed /metrics is decompressed by the
 /// agent for that one request (8 MiB at 1,500 cgroups), which would show in its peak RSS.
 fn counters(addr: SocketAddr) -> (f64, f64, f64) {
-    let gz = get_bytes(addr, "/metrics", &[("Accept-Encoding", "gzip")]);
+    // Before the first collection the agent renders /metrics on the spot, uncompressed.
+    let (head, body) = get_response(addr, "/metrics", &[("Accept-Encoding", "gzip")]);
     let mut text = String::new();
-    flate2::read::GzDecoder::new(&gz[..])
-        .read_to_string(&mut text)
-        .unwrap();
+    if head.to_ascii_lowercase().contains("content-encoding: gzip") {
+        flate2::read::GzDecoder::new(&body[..])
+            .read_to_string(&mut text)
+            .unwrap();
+    } else {
+        text = String::from_utf8(body).unwrap();
+    }
     let value = |name: &str| {
         text.lines()
             .find_map(|l| {
