@@ -401,17 +401,8 @@ impl Store {
         to: i64,
     ) -> Result<Vec<memglass_analyse::diagnose::History>> {
         let _snapshot = self.conn.unchecked_transaction().map_err(self.wrap())?;
-        let mut stmt = self
-            .conn
-            .prepare_cached("SELECT id, path FROM series ORDER BY path")
-            .map_err(self.wrap())?;
-        let series = stmt
-            .query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))
-            .map_err(self.wrap())?
-            .collect::<rusqlite::Result<Vec<_>>>()
-            .map_err(self.wrap())?;
         let mut out = Vec::new();
-        for (id, path) in series {
+        for (id, path) in self.all_series()? {
             if !paths.contains(path.as_str()) {
                 continue;
             }
@@ -437,22 +428,24 @@ impl Store {
         Ok(out)
     }
 
+    /// Every series: (id, path), by path.
+    fn all_series(&self) -> Result<Vec<(i64, String)>> {
+        self.conn
+            .prepare_cached("SELECT id, path FROM series ORDER BY path")
+            .and_then(|mut stmt| {
+                stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+                    .collect::<rusqlite::Result<Vec<_>>>()
+            })
+            .map_err(self.wrap())
+    }
+
     /// Every stored sample as (cgroup path, resolution 0 or 1, time), the minutes complete
     /// but not yet sealed included: what a reader can get back (tests: nothing committed
     /// is lost across `kill -9`).
     pub fn sample_keys(&self) -> Result<std::collections::HashSet<(String, i64, i64)>> {
         let _snapshot = self.conn.unchecked_transaction().map_err(self.wrap())?;
-        let mut stmt = self
-            .conn
-            .prepare("SELECT id, path FROM series")
-            .map_err(self.wrap())?;
-        let series = stmt
-            .query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))
-            .map_err(self.wrap())?
-            .collect::<rusqlite::Result<Vec<_>>>()
-            .map_err(self.wrap())?;
         let mut keys = std::collections::HashSet::new();
-        for (id, path) in series {
+        for (id, path) in self.all_series()? {
             for s in self.raw_samples(id, i64::MIN, i64::MAX)? {
                 keys.insert((path.clone(), 0, s.t));
             }
